@@ -1,0 +1,232 @@
+// Package config reads photobot's configuration from environment
+// variables and reports every missing or malformed one in a single error.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/photobot/photobot/replicate"
+	"github.com/photobot/photobot/telegram"
+)
+
+// Mode is what the configuration is for; each needs different variables.
+type Mode int
+
+const (
+	// Serve: both webhooks over HTTP (photobot serve, the functions).
+	Serve Mode = iota
+	// Run: the bot on a laptop: long polling, local directory by default.
+	Run
+	// Setup: prepares the bucket and the Telegram webhook.
+	Setup
+	// Doctor: checks a deployment; reports what is missing instead of failing.
+	Doctor
+)
+
+// Config is photobot's configuration. Field comments name the variable.
+type Config struct {
+	TelegramToken  string // TG_BOT_TOKEN
+	ReplicateToken string // REPLICATE_API_TOKEN
+
+	S3Bucket        string // S3_BUCKET
+	AccessKeyID     string // AWS_ACCESS_KEY_ID
+	SecretAccessKey string // AWS_SECRET_ACCESS_KEY
+	S3Endpoint      string // S3_ENDPOINT_URL
+	S3Region        string // S3_REGION
+
+	PublicURL             string // PUBLIC_URL, without a trailing slash
+	TelegramWebhookSecret string // TG_WEBHOOK_SECRET
+
+	Model                  replicate.Model // REPLICATE_MODEL
+	Input                  map[string]any  // REPLICATE_INPUT
+	ImageField             string          // REPLICATE_IMAGE_FIELD
+	ReplicateWebhookSecret string          // REPLICATE_WEBHOOK_SECRET
+
+	TelegramAPIURL  string // TELEGRAM_API_URL
+	ReplicateAPIURL string // REPLICATE_API_URL
+
+	Port     int        // PORT
+	DataDir  string     // DATA_DIR
+	LogLevel slog.Level // LOG_LEVEL
+}
+
+// Var documents one environment variable; Vars is the table in the README.
+type Var struct {
+	Name, Default, Meaning string
+}
+
+// Vars lists every variable photobot reads.
+var Vars = []Var{
+	{"TG_BOT_TOKEN", "", "Telegram bot token from @BotFather"},
+	{"REPLICATE_API_TOKEN", "", "Replicate API token (r8_...)"},
+	{"REPLICATE_MODEL", "", "owner/name (official model), owner/name:<version> or a 64-hex version id"},
+	{"REPLICATE_INPUT", "{}", "JSON object of model inputs sent with every photo"},
+	{"REPLICATE_IMAGE_FIELD", "image", "model input that receives the photo URL"},
+	{"REPLICATE_WEBHOOK_SECRET", "fetched from Replicate", "whsec_... key that signs Replicate webhooks"},
+	{"S3_BUCKET", "", "bucket for photos and task state (run: optional, DATA_DIR otherwise)"},
+	{"AWS_ACCESS_KEY_ID", "", "static access key of the bucket's service account"},
+	{"AWS_SECRET_ACCESS_KEY", "", "its secret"},
+	{"S3_ENDPOINT_URL", "https://storage.yandexcloud.net", "S3 endpoint"},
+	{"S3_REGION", "ru-central1", "S3 region"},
+	{"PUBLIC_URL", "", "https base URL of the webhooks (the API Gateway), serve/setup only"},
+	{"TG_WEBHOOK_SECRET", "", "1-256 of A-Z a-z 0-9 _ -: Telegram sends it with every webhook"},
+	{"TELEGRAM_API_URL", telegram.DefaultAPIURL, "Bot API server (or your own telegram-bot-api)"},
+	{"REPLICATE_API_URL", replicate.DefaultAPIURL, "Replicate API base"},
+	{"PORT", "8080", "HTTP port of photobot serve"},
+	{"DATA_DIR", "./data", "local storage of photobot run when S3_BUCKET is unset"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+}
+
+var (
+	tokenRe  = regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`)
+	secretRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+	fieldRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// Load reads the configuration for mode through getenv (os.Getenv).
+// Secrets are never echoed in its errors.
+func Load(getenv func(string) string, mode Mode) (*Config, error) {
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	need := func(name string) string {
+		v := get(name, "")
+		if v == "" && mode != Doctor {
+			bad(name, "missing; %s", meaning(name))
+		}
+		return v
+	}
+	c := &Config{}
+
+	c.TelegramToken = need("TG_BOT_TOKEN")
+	if c.TelegramToken != "" && !tokenRe.MatchString(c.TelegramToken) {
+		bad("TG_BOT_TOKEN", "malformed; expected <digits>:<letters, digits, _ or -> as @BotFather gives it")
+	}
+	c.ReplicateToken = need("REPLICATE_API_TOKEN")
+	if strings.ContainsAny(c.ReplicateToken, " \t\r\n") {
+		bad("REPLICATE_API_TOKEN", "contains white space")
+	}
+	if m := need("REPLICATE_MODEL"); m != "" {
+		model, err := replicate.ParseModel(m)
+		if err != nil {
+			bad("REPLICATE_MODEL", "%v", err)
+		}
+		c.Model = model
+	}
+	c.Input = map[string]any{}
+	if in := get("REPLICATE_INPUT", ""); in != "" {
+		if err := json.Unmarshal([]byte(in), &c.Input); err != nil || c.Input == nil {
+			bad("REPLICATE_INPUT", "not a JSON object (e.g. {\"scale\": 2})")
+			c.Input = map[string]any{}
+		}
+	}
+	c.ImageField = get("REPLICATE_IMAGE_FIELD", "image")
+	if !fieldRe.MatchString(c.ImageField) {
+		bad("REPLICATE_IMAGE_FIELD", "%q is not an input name (letters, digits, _)", c.ImageField)
+	}
+	c.ReplicateWebhookSecret = get("REPLICATE_WEBHOOK_SECRET", "")
+	if s := c.ReplicateWebhookSecret; s != "" {
+		if _, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_")); err != nil || !strings.HasPrefix(s, "whsec_") {
+			bad("REPLICATE_WEBHOOK_SECRET", "malformed; expected whsec_<base64>, as GET /v1/webhooks/default/secret returns it")
+		}
+	}
+
+	c.S3Bucket = get("S3_BUCKET", "")
+	c.S3Endpoint = get("S3_ENDPOINT_URL", "https://storage.yandexcloud.net")
+	c.S3Region = get("S3_REGION", "ru-central1")
+	if mode != Run || c.S3Bucket != "" {
+		c.S3Bucket = need("S3_BUCKET")
+		c.AccessKeyID = need("AWS_ACCESS_KEY_ID")
+		c.SecretAccessKey = need("AWS_SECRET_ACCESS_KEY")
+	}
+	if c.S3Bucket != "" && !bucketRe.MatchString(c.S3Bucket) {
+		bad("S3_BUCKET", "%q is not a bucket name (3-63 of a-z 0-9 . -)", c.S3Bucket)
+	}
+	if err := checkURL(c.S3Endpoint); err != nil {
+		bad("S3_ENDPOINT_URL", "%v", err)
+	}
+
+	if mode != Run {
+		c.PublicURL = strings.TrimRight(need("PUBLIC_URL"), "/")
+		if c.PublicURL != "" {
+			if err := checkURL(c.PublicURL); err != nil {
+				bad("PUBLIC_URL", "%v", err)
+			}
+		}
+		c.TelegramWebhookSecret = need("TG_WEBHOOK_SECRET")
+		if s := c.TelegramWebhookSecret; s != "" && !secretRe.MatchString(s) {
+			bad("TG_WEBHOOK_SECRET", "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+		}
+	}
+
+	c.TelegramAPIURL = strings.TrimRight(get("TELEGRAM_API_URL", telegram.DefaultAPIURL), "/")
+	if err := checkURL(c.TelegramAPIURL); err != nil {
+		bad("TELEGRAM_API_URL", "%v", err)
+	}
+	c.ReplicateAPIURL = strings.TrimRight(get("REPLICATE_API_URL", replicate.DefaultAPIURL), "/")
+	if err := checkURL(c.ReplicateAPIURL); err != nil {
+		bad("REPLICATE_API_URL", "%v", err)
+	}
+
+	port := get("PORT", "8080")
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		bad("PORT", "%q is not a port number (1-65535)", port)
+	}
+	c.Port = p
+	c.DataDir = get("DATA_DIR", "./data")
+	lvl := get("LOG_LEVEL", "info")
+	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+		bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", lvl)
+	}
+
+	if len(problems) > 0 {
+		return c, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Error lists every problem of a configuration.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "configuration is incomplete or malformed:\n  " + strings.Join(e.Problems, "\n  ") +
+		"\n(see the Configuration table in README.md)"
+}
+
+func meaning(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Meaning
+		}
+	}
+	return "required"
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must be a plain base URL, without query, fragment or user", s)
+	}
+	return nil
+}

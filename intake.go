@@ -1,0 +1,272 @@
+package photobot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+	"github.com/google/uuid"
+
+	"github.com/photobot/photobot/replicate"
+	"github.com/photobot/photobot/telegram"
+)
+
+// Reply is a message for the user that the transport sends: as the webhook's
+// answer (saving a round trip) or with sendMessage.
+type Reply struct {
+	ChatID  int64
+	Text    string
+	ReplyTo int // message id; 0 for none
+}
+
+// GiveUpAfter is how long after a message was sent photobot keeps asking
+// Telegram to redeliver it on transient failures. After that the user is
+// told the service is busy and the update is answered, so that a long
+// outage does not block the chat's queue for a day.
+const GiveUpAfter = 10 * time.Minute
+
+// updateLeaseTTL: a claim on an update older than this is taken over. It
+// exceeds the longest the handler may run (the webhook deadline).
+const updateLeaseTTL = 2 * time.Minute
+
+// HandleUpdate is what happens when a Telegram update arrives. It returns
+// the reply to send (nil for none) and an error only for transient failures,
+// which the transport answers so that Telegram delivers the update again;
+// every permanent failure becomes a reply instead.
+//
+// A photo goes: claim the update (once only) ∥ getFile → download → store →
+// presign; then create the prediction; then save the task ∥ mark the
+// update done; then "accepted".
+func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error) {
+	msg := u.Message
+	if msg == nil {
+		return nil, nil // edits, callbacks, ...: nothing to do
+	}
+	var lang string
+	if msg.From != nil {
+		lang = msg.From.LanguageCode
+	}
+	t := textsFor(lang)
+	img, ok := imageOf(msg)
+	if !ok {
+		if msg.Chat.Type == models.ChatTypePrivate || strings.HasPrefix(msg.Text, "/") {
+			return &Reply{ChatID: msg.Chat.ID, Text: t.Help}, nil
+		}
+		return nil, nil // chatter in a group: stay quiet
+	}
+	reply := func(text string) *Reply { return &Reply{ChatID: msg.Chat.ID, Text: text, ReplyTo: msg.ID} }
+	if !img.isImage {
+		return reply(t.NotAnImage), nil
+	}
+	if img.size > telegram.MaxDownloadSize {
+		return reply(t.TooBig), nil
+	}
+	log := b.Log.With("update_id", u.ID, "chat_id", msg.Chat.ID)
+
+	// Claim the update while the photo travels: only one delivery of an
+	// update may create a prediction, but the claim must not cost a round
+	// trip of its own.
+	claimed := make(chan claimResult, 1)
+	go func() {
+		l, err := b.acquire(ctx, updateKey(u.ID), updateLeaseTTL)
+		claimed <- claimResult{l, err}
+	}()
+	url, imageKey, fetchErr := b.fetchImage(ctx, img)
+	c := <-claimed
+	switch {
+	case errors.Is(c.err, errDone):
+		log.Info("duplicate update ignored")
+		b.dropImage(ctx, imageKey)
+		return nil, nil
+	case c.err != nil:
+		b.dropImage(ctx, imageKey)
+		return b.failed(ctx, nil, msg, t, c.err, log)
+	case fetchErr != nil:
+		return b.failed(ctx, c.lease, msg, t, fetchErr, log)
+	}
+
+	input := maps.Clone(b.Input)
+	if input == nil {
+		input = map[string]any{}
+	}
+	input[b.ImageField] = url
+	opts := replicate.CreateOptions{}
+	if b.WebhookURL != "" {
+		opts.Webhook, opts.Events = b.WebhookURL, []string{"completed"}
+	}
+	p, err := b.Replicate.Create(ctx, b.Model, input, opts)
+	if err != nil {
+		return b.failed(ctx, c.lease, msg, t, err, log)
+	}
+	log = log.With("prediction_id", p.ID)
+
+	task := Task{ChatID: msg.Chat.ID, FileID: img.fileID, Timestamp: b.now().Unix(), MessageID: msg.ID,
+		UpdateID: u.ID, Language: lang, Image: imageKey}
+	if msg.From != nil {
+		task.UserID = msg.From.ID
+	}
+	finished := make(chan error, 1)
+	go func() { finished <- b.finish(ctx, c.lease, p.ID) }()
+	saveErr := b.saveTask(ctx, p.ID, task)
+	finishErr := <-finished
+	if saveErr != nil {
+		// Without its task the result could never be delivered: cancel the
+		// prediction so it is not billed, and let Telegram retry the update.
+		cctx, cancel := cleanup(ctx)
+		defer cancel()
+		if err := b.Replicate.Cancel(cctx, p.ID); err != nil {
+			log.Error("could not cancel a prediction whose task was not saved", "err", err)
+		}
+		return b.failed(ctx, c.lease, msg, t, saveErr, log)
+	}
+	if finishErr != nil {
+		log.Warn("update not marked done; a redelivery would be taken for new", "err", finishErr)
+	}
+	log.Info("photo accepted", "image", imageKey)
+	if b.Watch != nil {
+		b.Watch(p.ID)
+	}
+	return reply(t.Accepted), nil
+}
+
+type claimResult struct {
+	lease *lease
+	err   error
+}
+
+// image is the file a message carries, if any.
+type image struct {
+	fileID  string
+	size    int64
+	isImage bool // false for documents that are not images
+}
+
+// imageOf picks the photo's largest size, or an image sent as a file.
+func imageOf(msg *models.Message) (image, bool) {
+	if len(msg.Photo) > 0 {
+		best := msg.Photo[0]
+		for _, p := range msg.Photo[1:] {
+			if p.Width*p.Height > best.Width*best.Height {
+				best = p
+			}
+		}
+		return image{fileID: best.FileID, size: int64(best.FileSize), isImage: true}, true
+	}
+	if d := msg.Document; d != nil {
+		switch d.MimeType {
+		case "image/jpeg", "image/png", "image/webp":
+			return image{fileID: d.FileID, size: d.FileSize, isImage: true}, true
+		}
+		return image{fileID: d.FileID, size: d.FileSize}, true
+	}
+	if msg.Sticker != nil || msg.Voice != nil || msg.Video != nil || msg.Audio != nil || msg.Animation != nil || msg.VideoNote != nil {
+		return image{}, true
+	}
+	return image{}, false
+}
+
+// Permanent intake failures, each with its own message for the user.
+var (
+	errTooBig     = errors.New("file is over the 20 MB bots may download")
+	errNotAnImage = errors.New("file is not an image")
+)
+
+var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+
+// fetchImage streams the photo from Telegram into the image store and
+// returns the URL the model reads it from, and its key.
+func (b *Bot) fetchImage(ctx context.Context, img image) (url, key string, err error) {
+	f, err := b.Telegram.GetFile(ctx, img.fileID)
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "file is too big") {
+			return "", "", fmt.Errorf("%w: %w", errTooBig, err)
+		}
+		return "", "", err
+	}
+	if f.FileSize > telegram.MaxDownloadSize {
+		return "", "", errTooBig
+	}
+	body, size, err := b.Telegram.Download(ctx, f.FilePath)
+	if err != nil {
+		return "", "", err
+	}
+	defer body.Close()
+	br := bufio.NewReaderSize(body, 512)
+	head, err := br.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", "", fmt.Errorf("download: %w", err)
+	}
+	ctype := http.DetectContentType(head)
+	ext, ok := extensions[ctype]
+	if !ok {
+		return "", "", fmt.Errorf("%w (%s)", errNotAnImage, ctype)
+	}
+	key = "images/input/" + uuid.NewString() + ext
+	url, err = b.Images.StoreImage(ctx, key, br, size, ctype)
+	if err != nil {
+		return "", "", fmt.Errorf("storing the photo: %w", err)
+	}
+	return url, key, nil
+}
+
+// dropImage deletes a stored photo that no prediction will read.
+func (b *Bot) dropImage(ctx context.Context, key string) {
+	if key == "" {
+		return
+	}
+	cctx, cancel := cleanup(ctx)
+	defer cancel()
+	if err := b.Store.Delete(cctx, key); err != nil {
+		b.Log.Warn("could not delete an unused photo; the lifecycle rule will", "image", key, "err", err)
+	}
+}
+
+// failed decides what a failure means for the user. Permanent failures get
+// a message and the update is done. Transient ones release the claim and
+// return the error so that Telegram delivers the update again, until the
+// message is GiveUpAfter old: then the user is told to try later.
+func (b *Bot) failed(ctx context.Context, l *lease, msg *models.Message, t *texts, err error, log *slog.Logger) (*Reply, error) {
+	cctx, cancel := cleanup(ctx)
+	defer cancel()
+	reply := func(text string) (*Reply, error) {
+		if l != nil {
+			if err := b.finish(cctx, l, ""); err != nil {
+				log.Warn("could not mark the update done", "err", err)
+			}
+		}
+		return &Reply{ChatID: msg.Chat.ID, Text: text, ReplyTo: msg.ID}, nil
+	}
+	var rerr *replicate.Error
+	switch {
+	case errors.Is(err, errTooBig):
+		return reply(t.TooBig)
+	case errors.Is(err, errNotAnImage):
+		return reply(t.NotAnImage)
+	case errors.As(err, &rerr) && rerr.Status == http.StatusUnprocessableEntity:
+		log.Warn("model rejected the input", "err", err)
+		return reply(fmt.Sprintf(t.Rejected, shorten(rerr.Detail, 300)))
+	case replicate.IsPermanent(err), telegram.IsPermanent(err):
+		log.Error("photo refused: check the configuration", "err", err)
+		return reply(t.Unavailable)
+	case errors.Is(err, ErrInProgress):
+		log.Warn("update is being handled by another delivery")
+		return nil, err
+	}
+	if age := b.now().Sub(time.Unix(int64(msg.Date), 0)); age > GiveUpAfter {
+		log.Error("giving up on a photo after transient failures", "age", age.Round(time.Second).String(), "err", err)
+		return reply(t.Busy)
+	}
+	log.Warn("transient failure; Telegram will retry", "err", err)
+	if l != nil {
+		b.release(cctx, l)
+	}
+	return nil, err
+}

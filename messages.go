@@ -1,0 +1,87 @@
+package photobot
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// texts holds every word the bot says to a Telegram user, in one language.
+type texts struct {
+	Accepted      string
+	Help          string
+	NotAnImage    string
+	TooBig        string
+	Busy          string
+	Unavailable   string
+	Rejected      string // %s: the model's reason
+	Failed        string // %s: the model's error
+	FailedNoText  string
+	Canceled      string
+	Expired       string
+	Empty         string
+	Undeliverable string
+	Caption       string // %s: model, %.1f: seconds
+	CaptionNoTime string // %s: model
+}
+
+var ru = texts{
+	Accepted:      "Задачу принял, ожидайте",
+	Help:          "Пришлите мне фотографию, и я обработаю её нейросетью и пришлю результат.",
+	NotAnImage:    "Это не похоже на изображение. Пришлите фотографию (JPEG, PNG или WebP).",
+	TooBig:        "Файл слишком большой: боты Telegram могут скачивать файлы до 20 МБ. Пришлите фото поменьше.",
+	Busy:          "Сервис сейчас перегружен или недоступен. Пожалуйста, пришлите фото ещё раз чуть позже.",
+	Unavailable:   "Бот сейчас не может обработать фото: ошибка настройки. Владелец бота уже видит её в логах.",
+	Rejected:      "Модель не приняла это фото: %s",
+	Failed:        "Не получилось обработать фото: %s",
+	FailedNoText:  "Не получилось обработать фото.",
+	Canceled:      "Обработка фото была отменена.",
+	Expired:       "Обработка не успела начаться вовремя и была отменена. Пришлите фото ещё раз.",
+	Empty:         "Модель ничего не вернула.",
+	Undeliverable: "Результат готов, но Telegram не принял файл (слишком большой или устаревший).",
+	Caption:       "%s · %.1f с",
+	CaptionNoTime: "%s",
+}
+
+var en = texts{
+	Accepted:      "Got it, processing your photo…",
+	Help:          "Send me a photo: I'll process it with a neural network and send you the result.",
+	NotAnImage:    "That doesn't look like an image. Please send a photo (JPEG, PNG or WebP).",
+	TooBig:        "This file is too big: Telegram bots can download files up to 20 MB. Please send a smaller photo.",
+	Busy:          "The service is busy or unavailable right now. Please send the photo again a bit later.",
+	Unavailable:   "The bot cannot process photos right now because of a configuration error. Its owner can see it in the logs.",
+	Rejected:      "The model did not accept this photo: %s",
+	Failed:        "Processing failed: %s",
+	FailedNoText:  "Processing failed.",
+	Canceled:      "Processing was canceled.",
+	Expired:       "Processing did not start in time and was canceled. Please send the photo again.",
+	Empty:         "The model returned nothing.",
+	Undeliverable: "The result is ready, but Telegram did not accept the file (too big or expired).",
+	Caption:       "%s · %.1f s",
+	CaptionNoTime: "%s",
+}
+
+// textsFor picks the user's language: Russian for "ru", English otherwise.
+func textsFor(languageCode string) *texts {
+	if strings.HasPrefix(strings.ToLower(languageCode), "ru") {
+		return &ru
+	}
+	return &en
+}
+
+// shorten keeps the start of a model's error text readable in a message.
+func shorten(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func (t *texts) caption(model string, seconds float64) string {
+	if seconds <= 0 {
+		return fmt.Sprintf(t.CaptionNoTime, model)
+	}
+	return fmt.Sprintf(t.Caption, model, seconds)
+}
