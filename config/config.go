@@ -5,6 +5,7 @@ package config
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -94,7 +95,7 @@ var (
 // Load reads the configuration for mode through getenv (os.Getenv).
 // Secrets are never echoed in its errors.
 func Load(getenv func(string) string, mode Mode) (*Config, error) {
-	var problems []string
+	var problems, missing []string
 	bad := func(name, format string, args ...any) {
 		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
 	}
@@ -108,6 +109,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		v := get(name, "")
 		if v == "" && mode != Doctor {
 			bad(name, "missing; %s", meaning(name))
+			missing = append(missing, name)
 		}
 		return v
 	}
@@ -196,7 +198,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	}
 
 	if len(problems) > 0 {
-		return c, &Error{Problems: problems}
+		return c, &Error{Problems: problems, Missing: missing}
 	}
 	return c, nil
 }
@@ -204,11 +206,23 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 // Error lists every problem of a configuration.
 type Error struct {
 	Problems []string
+	Missing  []string // names of the required variables that are unset
 }
 
 func (e *Error) Error() string {
 	return "configuration is incomplete or malformed:\n  " + strings.Join(e.Problems, "\n  ") +
 		"\n(see the Configuration table in README.md)"
+}
+
+// Required lists the variables mode cannot do without. The deploy test
+// checks that Terraform gives each of them to the functions.
+func Required(mode Mode) []string {
+	_, err := Load(func(string) string { return "" }, mode)
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Missing
+	}
+	return nil
 }
 
 func meaning(name string) string {

@@ -127,3 +127,14 @@ func TestVarsDocumentEveryName(t *testing.T) {
 		}
 	}
 }
+
+func TestRequired(t *testing.T) {
+	got := strings.Join(Required(Serve), " ")
+	want := "TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PUBLIC_URL TG_WEBHOOK_SECRET"
+	if got != want {
+		t.Errorf("Required(Serve) = %s\nwant %s", got, want)
+	}
+	if got := strings.Join(Required(Run), " "); got != "TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL" {
+		t.Errorf("Required(Run) = %s", got)
+	}
+}

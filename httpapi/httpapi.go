@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-telegram/bot/models"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
 )
@@ -42,7 +42,7 @@ const Deadline = 25 * time.Second
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
 // Telegram serves Telegram's webhook (the spec's fn-handler).
-func Telegram(b *photobot.Bot, secret string) http.Handler {
+func Telegram(b *pipeline.Bot, secret string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !post(w, r) {
 			return
@@ -80,7 +80,7 @@ func Telegram(b *photobot.Bot, secret string) http.Handler {
 
 // WebhookReply is a Bot API call carried in the webhook's answer: Telegram
 // performs it, which saves photobot a round trip.
-func WebhookReply(r *photobot.Reply) map[string]any {
+func WebhookReply(r *pipeline.Reply) map[string]any {
 	m := map[string]any{"method": "sendMessage", "chat_id": r.ChatID, "text": r.Text}
 	if p := telegram.ReplyTo(r.ReplyTo); p != nil {
 		m["reply_parameters"] = p
@@ -89,7 +89,7 @@ func WebhookReply(r *photobot.Reply) map[string]any {
 }
 
 // Replicate serves Replicate's webhook (the spec's fn-callback).
-func Replicate(b *photobot.Bot, v *replicate.Verifier) http.Handler {
+func Replicate(b *pipeline.Bot, v *replicate.Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !post(w, r) {
 			return
@@ -119,11 +119,11 @@ func Replicate(b *photobot.Bot, v *replicate.Verifier) http.Handler {
 		switch {
 		case err == nil:
 			w.WriteHeader(http.StatusOK)
-		case errors.Is(err, photobot.ErrInvalidPrediction):
+		case errors.Is(err, pipeline.ErrInvalidPrediction):
 			fail(w, http.StatusBadRequest, "invalid prediction id")
-		case errors.Is(err, photobot.ErrUnknownPrediction):
+		case errors.Is(err, pipeline.ErrUnknownPrediction):
 			fail(w, http.StatusNotFound, "unknown prediction, retry later")
-		case errors.Is(err, photobot.ErrInProgress):
+		case errors.Is(err, pipeline.ErrInProgress):
 			fail(w, http.StatusConflict, "being delivered, retry later")
 		default:
 			b.Log.Warn("delivery failed; Replicate will retry", "prediction_id", p.ID, "err", err)
@@ -133,7 +133,7 @@ func Replicate(b *photobot.Bot, v *replicate.Verifier) http.Handler {
 }
 
 // New routes both webhooks and GET /healthz.
-func New(b *photobot.Bot, telegramSecret string, v *replicate.Verifier) http.Handler {
+func New(b *pipeline.Bot, telegramSecret string, v *replicate.Verifier) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(TelegramPath, Telegram(b, telegramSecret))
 	mux.Handle(ReplicatePath, Replicate(b, v))
@@ -141,7 +141,7 @@ func New(b *photobot.Bot, telegramSecret string, v *replicate.Verifier) http.Han
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	return logged(b.Log, mux)
+	return Logged(b.Log, mux)
 }
 
 func post(w http.ResponseWriter, r *http.Request) bool {
@@ -193,8 +193,8 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// logged writes one line per request: path, status, duration.
-func logged(log *slog.Logger, h http.Handler) http.Handler {
+// Logged writes one line per request: path, status, duration.
+func Logged(log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}

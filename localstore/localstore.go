@@ -1,4 +1,4 @@
-// Package localstore implements photobot.Store on a local directory, for
+// Package localstore implements pipeline.Store on a local directory, for
 // running the bot without a cloud account. Key "tasks/x.json" is the file
 // dir/tasks/x.json.
 //
@@ -26,15 +26,15 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 )
 
-// Store is a photobot.Store on a directory.
+// Store is a pipeline.Store on a directory.
 type Store struct {
 	dir string
 }
 
-var _ photobot.Store = (*Store)(nil)
+var _ pipeline.Store = (*Store)(nil)
 
 // mu serializes every change of a final file name in this process, so that
 // Replace's read-compare-write cannot interleave with another write. It is
@@ -96,7 +96,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64,
 	return nil
 }
 
-// Get reads key whole. It returns an error wrapping photobot.ErrNotFound
+// Get reads key whole. It returns an error wrapping pipeline.ErrNotFound
 // when key is absent or is a directory.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	p, err := s.path(key)
@@ -109,7 +109,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	data, err := readFile(p)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, "", fmt.Errorf("localstore: get %s: %w", key, photobot.ErrNotFound)
+			return nil, "", fmt.Errorf("localstore: get %s: %w", key, pipeline.ErrNotFound)
 		}
 		return nil, "", fmt.Errorf("localstore: get %s: %w", key, err)
 	}
@@ -117,7 +117,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 }
 
 // Create writes key only if it is absent. It returns an error wrapping
-// photobot.ErrExists when key is present.
+// pipeline.ErrExists when key is present.
 func (s *Store) Create(ctx context.Context, key string, data []byte) (string, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) (string, er
 	err = os.Link(tmp, p)
 	mu.Unlock()
 	if errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("localstore: create %s: %w", key, photobot.ErrExists)
+		return "", fmt.Errorf("localstore: create %s: %w", key, pipeline.ErrExists)
 	}
 	if err != nil {
 		return "", fmt.Errorf("localstore: create %s: %w", key, err)
@@ -141,7 +141,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) (string, er
 }
 
 // Replace writes key only if its current ETag is etag. It returns an
-// error wrapping photobot.ErrConflict when the object changed or is gone.
+// error wrapping pipeline.ErrConflict when the object changed or is gone.
 func (s *Store) Replace(ctx context.Context, key string, data []byte, etag string) (string, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -157,13 +157,13 @@ func (s *Store) Replace(ctx context.Context, key string, data []byte, etag strin
 	defer mu.Unlock()
 	cur, err := readFile(p)
 	if isNotFound(err) {
-		return "", fmt.Errorf("localstore: replace %s: %w", key, photobot.ErrConflict)
+		return "", fmt.Errorf("localstore: replace %s: %w", key, pipeline.ErrConflict)
 	}
 	if err != nil {
 		return "", fmt.Errorf("localstore: replace %s: %w", key, err)
 	}
 	if strings.Trim(etag, `"`) != strings.Trim(etagOf(cur), `"`) {
-		return "", fmt.Errorf("localstore: replace %s: %w", key, photobot.ErrConflict)
+		return "", fmt.Errorf("localstore: replace %s: %w", key, pipeline.ErrConflict)
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		return "", fmt.Errorf("localstore: replace %s: %w", key, err)

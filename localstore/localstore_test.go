@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/photobot/photobot"
 	"github.com/photobot/photobot/internal/storetest"
 	"github.com/photobot/photobot/localstore"
+	"github.com/photobot/photobot/pipeline"
 )
 
 func newStore(t *testing.T) *localstore.Store {
@@ -26,7 +26,7 @@ func newStore(t *testing.T) *localstore.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) photobot.Store { return newStore(t) })
+	storetest.Run(t, func(t *testing.T) pipeline.Store { return newStore(t) })
 }
 
 func TestLayoutAndETag(t *testing.T) {
@@ -50,7 +50,7 @@ func TestLayoutAndETag(t *testing.T) {
 	if _, err := s.Replace(ctx, "tasks/x.json", []byte("bye"), etag); err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
-	if _, err := s.Create(ctx, "tasks/x.json", []byte("again")); !errors.Is(err, photobot.ErrExists) {
+	if _, err := s.Create(ctx, "tasks/x.json", []byte("again")); !errors.Is(err, pipeline.ErrExists) {
 		t.Errorf("Create existing: got err %v, want ErrExists", err)
 	}
 	entries, err := os.ReadDir(filepath.Join(dir, "tasks"))
@@ -71,7 +71,7 @@ func TestDirectoryIsNotAnObject(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 	for _, key := range []string{"a", "a/b", "a/b/c.json/d"} {
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, photobot.ErrNotFound) {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, pipeline.ErrNotFound) {
 			t.Errorf("Get(%q): got err %v, want ErrNotFound", key, err)
 		}
 		if _, err := s.Replace(ctx, key, []byte("x"), `"x"`); err == nil {
@@ -90,7 +90,7 @@ func TestBadKeys(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	for _, key := range []string{"", "/etc/passwd", "../x", "a/../../x", "a\\b", "a\x00b", "a/", "a/.tmp-1"} {
-		if _, _, err := s.Get(ctx, key); err == nil || errors.Is(err, photobot.ErrNotFound) {
+		if _, _, err := s.Get(ctx, key); err == nil || errors.Is(err, pipeline.ErrNotFound) {
 			t.Errorf("Get(%q): got err %v, want a bad-key error", key, err)
 		}
 		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); err == nil {
@@ -111,7 +111,7 @@ func TestPutWrongSize(t *testing.T) {
 	if err := s.Put(ctx, "k", strings.NewReader("abc"), 5, ""); err == nil {
 		t.Errorf("Put with a short body: got nil error, want one")
 	}
-	if _, _, err := s.Get(ctx, "k"); !errors.Is(err, photobot.ErrNotFound) {
+	if _, _, err := s.Get(ctx, "k"); !errors.Is(err, pipeline.ErrNotFound) {
 		t.Errorf("Get after a failed Put: got err %v, want ErrNotFound", err)
 	}
 }
@@ -128,7 +128,7 @@ func TestCreateAcrossProcesses(t *testing.T) {
 		switch {
 		case err == nil:
 			fmt.Println("RESULT won")
-		case errors.Is(err, photobot.ErrExists):
+		case errors.Is(err, pipeline.ErrExists):
 			fmt.Println("RESULT exists")
 		default:
 			t.Fatal(err)

@@ -14,14 +14,14 @@ import (
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
 )
 
 // Runner is the long-polling transport.
 type Runner struct {
-	Bot *photobot.Bot
+	Bot *pipeline.Bot
 	Log *slog.Logger
 
 	// PollTimeout is getUpdates' long-poll wait (default 30 s).
@@ -95,7 +95,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			sem <- struct{}{}
 			go func(u *models.Update) {
 				defer func() { <-sem; batch.Done() }()
-				r.handle(ctx, u.ID, func(ctx context.Context) (*photobot.Reply, error) { return r.Bot.HandleUpdate(ctx, u) })
+				r.handle(ctx, u.ID, func(ctx context.Context) (*pipeline.Reply, error) { return r.Bot.HandleUpdate(ctx, u) })
 			}(u)
 			offset = u.ID + 1
 		}
@@ -108,7 +108,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // handle runs one update until it no longer fails transiently, like
 // Telegram's redelivery of a webhook, then sends the reply.
-func (r *Runner) handle(ctx context.Context, updateID int64, run func(context.Context) (*photobot.Reply, error)) {
+func (r *Runner) handle(ctx context.Context, updateID int64, run func(context.Context) (*pipeline.Reply, error)) {
 	wait := r.Interval
 	for {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

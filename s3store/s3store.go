@@ -1,4 +1,4 @@
-// Package s3store implements photobot.Store and photobot.ImageStore on an
+// Package s3store implements pipeline.Store and pipeline.ImageStore on an
 // S3-compatible bucket (Yandex Object Storage, AWS S3, MinIO).
 package s3store
 
@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 )
 
 // Config says where the bucket is and how to reach it.
@@ -35,7 +35,7 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Store is a photobot.Store and photobot.ImageStore on one bucket.
+// Store is a pipeline.Store and pipeline.ImageStore on one bucket.
 type Store struct {
 	bucket   string
 	endpoint string
@@ -44,8 +44,8 @@ type Store struct {
 }
 
 var (
-	_ photobot.Store      = (*Store)(nil)
-	_ photobot.ImageStore = (*Store)(nil)
+	_ pipeline.Store      = (*Store)(nil)
+	_ pipeline.ImageStore = (*Store)(nil)
 )
 
 // New returns a Store for cfg. It does not touch the network; use
@@ -127,7 +127,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64,
 	return nil
 }
 
-// Get reads key whole. It returns an error wrapping photobot.ErrNotFound
+// Get reads key whole. It returns an error wrapping pipeline.ErrNotFound
 // when the key is absent.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
@@ -136,7 +136,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	})
 	if err != nil {
 		if keyMissing(err) {
-			return nil, "", fmt.Errorf("s3store: get %s: %w", key, photobot.ErrNotFound)
+			return nil, "", fmt.Errorf("s3store: get %s: %w", key, pipeline.ErrNotFound)
 		}
 		return nil, "", fmt.Errorf("s3store: get %s: %w", key, err)
 	}
@@ -149,14 +149,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 }
 
 // Create writes key only if it is absent (If-None-Match: *). It returns
-// an error wrapping photobot.ErrExists when the key exists (412) or a
+// an error wrapping pipeline.ErrExists when the key exists (412) or a
 // concurrent conditional write won (409).
 func (s *Store) Create(ctx context.Context, key string, data []byte) (string, error) {
 	etag, err := s.putBytes(ctx, key, data, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
 	if err != nil {
 		switch statusCode(err) {
 		case http.StatusPreconditionFailed, http.StatusConflict:
-			return "", fmt.Errorf("s3store: create %s: %w", key, photobot.ErrExists)
+			return "", fmt.Errorf("s3store: create %s: %w", key, pipeline.ErrExists)
 		}
 		return "", fmt.Errorf("s3store: create %s: %w", key, err)
 	}
@@ -164,17 +164,17 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) (string, er
 }
 
 // Replace writes key only if its current ETag is etag (If-Match). It
-// returns an error wrapping photobot.ErrConflict when the object changed
+// returns an error wrapping pipeline.ErrConflict when the object changed
 // (412), a concurrent conditional write won (409) or the key is gone (404).
 func (s *Store) Replace(ctx context.Context, key string, data []byte, etag string) (string, error) {
 	newETag, err := s.putBytes(ctx, key, data, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(etag) })
 	if err != nil {
 		switch statusCode(err) {
 		case http.StatusPreconditionFailed, http.StatusConflict:
-			return "", fmt.Errorf("s3store: replace %s: %w", key, photobot.ErrConflict)
+			return "", fmt.Errorf("s3store: replace %s: %w", key, pipeline.ErrConflict)
 		}
 		if keyMissing(err) {
-			return "", fmt.Errorf("s3store: replace %s: %w", key, photobot.ErrConflict)
+			return "", fmt.Errorf("s3store: replace %s: %w", key, pipeline.ErrConflict)
 		}
 		return "", fmt.Errorf("s3store: replace %s: %w", key, err)
 	}
@@ -211,12 +211,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // StoreImage puts the image at key and returns a presigned GET URL valid
-// for photobot.PresignTTL.
+// for pipeline.PresignTTL.
 func (s *Store) StoreImage(ctx context.Context, key string, body io.Reader, size int64, contentType string) (string, error) {
 	if err := s.Put(ctx, key, body, size, contentType); err != nil {
 		return "", err
 	}
-	return s.Presign(ctx, key, photobot.PresignTTL)
+	return s.Presign(ctx, key, pipeline.PresignTTL)
 }
 
 // Presign returns a GET URL for key valid for ttl. It is computed locally,

@@ -23,9 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/photobot/photobot"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/storetest"
+	"github.com/photobot/photobot/pipeline"
 )
 
 func TestMain(m *testing.M) { miniotest.Main(m) }
@@ -63,7 +63,7 @@ func (w withContentType) ContentType(ctx context.Context, key string) (string, e
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) photobot.Store { return withContentType{newTestStore(t, "")} })
+	storetest.Run(t, func(t *testing.T) pipeline.Store { return withContentType{newTestStore(t, "")} })
 }
 
 // recordingProxy forwards to MinIO and records every request's headers,
@@ -220,7 +220,7 @@ func TestErrorsNameKeyNotSecret(t *testing.T) {
 	s := newTestStore(t, "")
 	srv := miniotest.Start(t)
 	_, _, err := s.Get(context.Background(), "tasks/nope.json")
-	if !errors.Is(err, photobot.ErrNotFound) {
+	if !errors.Is(err, pipeline.ErrNotFound) {
 		t.Fatalf("Get missing: got err %v, want ErrNotFound", err)
 	}
 	if !strings.Contains(err.Error(), "tasks/nope.json") {
@@ -253,13 +253,13 @@ func TestMissingBucketIsNotMissingKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, photobot.ErrNotFound) {
+	if _, _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, pipeline.ErrNotFound) {
 		t.Errorf("Get in a missing bucket: got err %v, want a non-ErrNotFound error", err)
 	}
 	if err := s.Delete(ctx, "k"); err == nil {
 		t.Errorf("Delete in a missing bucket: got nil, want an error")
 	}
-	if _, err := s.Replace(ctx, "k", []byte("x"), `"x"`); err == nil || errors.Is(err, photobot.ErrConflict) {
+	if _, err := s.Replace(ctx, "k", []byte("x"), `"x"`); err == nil || errors.Is(err, pipeline.ErrConflict) {
 		t.Errorf("Replace in a missing bucket: got err %v, want a non-ErrConflict error", err)
 	}
 }

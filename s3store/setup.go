@@ -17,7 +17,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 )
 
 // CheckBucket verifies that the endpoint answers, the bucket exists and
@@ -117,7 +117,7 @@ func (s *Store) CheckConditionalWrites(ctx context.Context) (err error) {
 	switch {
 	case err == nil:
 		return fmt.Errorf("s3store: the storage at %s ignores If-None-Match: * (a second create of %s succeeded); photobot needs conditional writes", s.endpoint, key)
-	case errors.Is(err, photobot.ErrExists):
+	case errors.Is(err, pipeline.ErrExists):
 		return nil
 	}
 	return fmt.Errorf("s3store: conditional write check: second write: %w", err)

@@ -1,4 +1,4 @@
-// Package storetest is the contract every photobot.Store must meet, run
+// Package storetest is the contract every pipeline.Store must meet, run
 // against each implementation by its own tests.
 package storetest
 
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/photobot/photobot"
+	"github.com/photobot/photobot/pipeline"
 )
 
 // ContentTyper may be implemented by the Store under test (or a test
@@ -25,7 +25,7 @@ type ContentTyper interface {
 
 // Run runs the contract suite. newStore must return an empty store; it is
 // called once per subtest.
-func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) pipeline.Store) {
 	t.Run("PutGet", func(t *testing.T) {
 		s, ctx := newStore(t), testContext(t)
 		want := []byte(`{"hello":"world"}`)
@@ -88,7 +88,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 	t.Run("GetMissing", func(t *testing.T) {
 		s, ctx := newStore(t), testContext(t)
 		_, _, err := s.Get(ctx, "tasks/missing.json")
-		if !errors.Is(err, photobot.ErrNotFound) {
+		if !errors.Is(err, pipeline.ErrNotFound) {
 			t.Errorf("Get missing: got err %v, want ErrNotFound", err)
 		}
 	})
@@ -100,7 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 			t.Fatalf("first Create: %v", err)
 		}
 		_, err = s.Create(ctx, "claims/u1.json", []byte(`{"v":2}`))
-		if !errors.Is(err, photobot.ErrExists) {
+		if !errors.Is(err, pipeline.ErrExists) {
 			t.Errorf("second Create: got err %v, want ErrExists", err)
 		}
 		got, gotETag, err := s.Get(ctx, "claims/u1.json")
@@ -136,7 +136,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 				switch {
 				case err == nil:
 					winners++
-				case !errors.Is(err, photobot.ErrExists):
+				case !errors.Is(err, pipeline.ErrExists):
 					others = append(others, err)
 				}
 			}()
@@ -183,7 +183,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 			t.Fatalf("first Replace: %v", err)
 		}
 		_, err = s.Replace(ctx, "quota/u2.json", []byte(`{"n":3}`), stale)
-		if !errors.Is(err, photobot.ErrConflict) {
+		if !errors.Is(err, pipeline.ErrConflict) {
 			t.Errorf("Replace with a stale etag: got err %v, want ErrConflict", err)
 		}
 		got, _, err := s.Get(ctx, "quota/u2.json")
@@ -198,7 +198,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 	t.Run("ReplaceMissing", func(t *testing.T) {
 		s, ctx := newStore(t), testContext(t)
 		_, err := s.Replace(ctx, "quota/none.json", []byte(`{"n":1}`), `"0123456789abcdef0123456789abcdef"`)
-		if !errors.Is(err, photobot.ErrConflict) {
+		if !errors.Is(err, pipeline.ErrConflict) {
 			t.Errorf("Replace missing: got err %v, want ErrConflict", err)
 		}
 	})
@@ -253,7 +253,7 @@ func Run(t *testing.T, newStore func(t *testing.T) photobot.Store) {
 		if err := s.Delete(ctx, "tasks/d1.json"); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		if _, _, err := s.Get(ctx, "tasks/d1.json"); !errors.Is(err, photobot.ErrNotFound) {
+		if _, _, err := s.Get(ctx, "tasks/d1.json"); !errors.Is(err, pipeline.ErrNotFound) {
 			t.Errorf("Get after Delete: got err %v, want ErrNotFound", err)
 		}
 		if _, err := s.Create(ctx, "tasks/d1.json", []byte(`{}`)); err != nil {
@@ -268,7 +268,7 @@ type counter struct {
 
 // increment adds one to the counter at key with a Get/Replace loop,
 // retrying on ErrConflict.
-func increment(ctx context.Context, s photobot.Store, key string, maxTries int) error {
+func increment(ctx context.Context, s pipeline.Store, key string, maxTries int) error {
 	for try := 0; try < maxTries; try++ {
 		data, etag, err := s.Get(ctx, key)
 		if err != nil {
@@ -284,7 +284,7 @@ func increment(ctx context.Context, s photobot.Store, key string, maxTries int) 
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, photobot.ErrConflict) {
+		if !errors.Is(err, pipeline.ErrConflict) {
 			return err
 		}
 	}

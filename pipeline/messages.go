@@ -1,4 +1,4 @@
-package photobot
+package pipeline
 
 import (
 	"fmt"

@@ -1,0 +1,120 @@
+// Package app builds a photobot from its configuration: the clients, the
+// store, the core and the HTTP handler. The command and the Yandex Cloud
+// function both start here, so they cannot drift apart.
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/photobot/photobot/config"
+	"github.com/photobot/photobot/httpapi"
+	"github.com/photobot/photobot/localstore"
+	"github.com/photobot/photobot/pipeline"
+	"github.com/photobot/photobot/replicate"
+	"github.com/photobot/photobot/s3store"
+	"github.com/photobot/photobot/telegram"
+)
+
+// Logger writes one JSON object per line with "level" and "msg", which
+// Yandex Cloud Logging reads as a structured entry.
+func Logger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// HTTPClient is the client for every outbound call. It has no overall
+// timeout, because bodies stream; every call runs under a context deadline
+// and the transport bounds connecting and waiting for headers.
+func HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 20 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		ForceAttemptHTTP2:     true,
+	}}
+}
+
+// Bot is a configured core with the clients it uses.
+type Bot struct {
+	*pipeline.Bot
+	Config   *config.Config
+	Verifier *replicate.Verifier
+	S3       *s3store.Store // nil when running on a local directory
+}
+
+// New wires a Bot. Nothing here touches the network.
+func New(cfg *config.Config, log *slog.Logger, mode config.Mode) (*Bot, error) {
+	hc := HTTPClient()
+	tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc)
+	if err != nil {
+		return nil, err
+	}
+	rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
+	b := &Bot{Config: cfg, Bot: &pipeline.Bot{
+		Telegram: tg, Replicate: rc, Log: log,
+		Model: cfg.Model, Input: cfg.Input, ImageField: cfg.ImageField,
+	}}
+	if cfg.S3Bucket != "" {
+		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: hc})
+		if err != nil {
+			return nil, err
+		}
+		b.S3, b.Store, b.Images = s, s, s
+	} else {
+		s, err := localstore.New(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		b.Store, b.Images = s, &replicateFiles{store: s, client: rc}
+	}
+	if mode != config.Run {
+		b.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath
+		b.Verifier, err = replicate.NewVerifier(cfg.ReplicateWebhookSecret, rc)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Handler is the HTTP face of a Bot: both webhooks and /healthz.
+func (b *Bot) Handler() http.Handler {
+	return httpapi.New(b.Bot, b.Config.TelegramWebhookSecret, b.Verifier)
+}
+
+// dataURIMax is the largest photo handed to Replicate inline; larger ones
+// go through its Files API.
+const dataURIMax = 256 << 10
+
+// replicateFiles keeps photos in a local store and hands them to the model
+// without a public URL: inline as a data URI when small, through
+// Replicate's Files API otherwise.
+type replicateFiles struct {
+	store  pipeline.Store
+	client *replicate.Client
+}
+
+func (r *replicateFiles) StoreImage(ctx context.Context, key string, body io.Reader, size int64, contentType string) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(body, telegram.MaxDownloadSize+1))
+	if err != nil {
+		return "", err
+	}
+	if err := r.store.Put(ctx, key, bytes.NewReader(data), int64(len(data)), contentType); err != nil {
+		return "", err
+	}
+	if len(data) <= dataURIMax {
+		return "data:" + contentType + ";base64," + base64.StdEncoding.EncodeToString(data), nil
+	}
+	return r.client.UploadFile(ctx, key[len("images/input/"):], contentType, data)
+}
