@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -86,7 +87,52 @@ func Files(dir string, fn Function) (map[string][]byte, error) {
 		return nil, err
 	}
 	files["index.go"] = []byte(fmt.Sprintf(indexGo, fn.Name, fn.Doc, fn.Entry))
+	if files["go.sum"], err = completeSums(files); err != nil {
+		return nil, err
+	}
 	return files, nil
+}
+
+// completeSums returns go.sum with the checksums the archive needs as
+// shipped. Without a go line, go.mod is read with Go 1.16 rules: the
+// module graph is not pruned, so the go command wants the go.mod checksums
+// of modules that the pruned graph of the repository never reads.
+func completeSums(files map[string][]byte) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "ycpack-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for name, data := range files {
+		p := filepath.Join(tmp, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	missing := regexp.MustCompile(`go mod download (\S+)`)
+	for i := 0; i < 100; i++ {
+		cmd := exec.Command("go", "build", "-n", "-buildmode=plugin", "-tags", "ycf", ".")
+		cmd.Dir = tmp
+		cmd.Env = append(os.Environ(), "GOFLAGS=")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return os.ReadFile(filepath.Join(tmp, "go.sum"))
+		}
+		m := missing.FindSubmatch(out)
+		if m == nil {
+			return nil, fmt.Errorf("the archive does not build as shipped:\n%s", out)
+		}
+		dl := exec.Command("go", "mod", "download", string(m[1]))
+		dl.Dir = tmp
+		dl.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+		if out, err := dl.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go mod download %s: %v\n%s", m[1], err, out)
+		}
+	}
+	return nil, fmt.Errorf("go.sum still incomplete after 100 downloads")
 }
 
 const indexGo = `// Entry point of %[1]s (%[2]s), written by make package.
