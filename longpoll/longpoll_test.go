@@ -1,0 +1,112 @@
+package longpoll_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/photobot/photobot/app"
+	"github.com/photobot/photobot/config"
+	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/internal/testenv"
+	"github.com/photobot/photobot/longpoll"
+)
+
+// local is `photobot run` with only the two tokens and a model set.
+func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, string) {
+	t.Helper()
+	tg := fake.NewTelegram(t, testenv.BotToken)
+	rp := fake.NewReplicate(t, testenv.ReplicateToken)
+	dir := t.TempDir()
+	vars := map[string]string{
+		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
+		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": dir,
+		"TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL,
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &longpoll.Runner{Bot: b.Bot, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}, tg, rp, dir
+}
+
+func photoUpdate(tg *fake.Telegram, chatID int64, data []byte) map[string]any {
+	tg.AddFile("AgACrun", data)
+	return map[string]any{"message": map[string]any{
+		"message_id": 3, "date": time.Now().Unix(),
+		"from": map[string]any{"id": chatID, "language_code": "ru"}, "chat": map[string]any{"id": chatID, "type": "private"},
+		"photo": []map[string]any{{"file_id": "AgACrun", "file_unique_id": "u", "width": 64, "height": 48, "file_size": len(data)}},
+	}}
+}
+
+func TestRunEndToEndOnALocalDirectory(t *testing.T) {
+	r, tg, rp, dir := local(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	photo := fake.JPEG(64, 48)
+	tg.PushUpdate(photoUpdate(tg, 2001, photo))
+	told := tg.WaitCalls(t, "sendMessage", 1, 10*time.Second)[0]
+	if told.Params["text"] != "Задачу принял, ожидайте" {
+		t.Errorf("acceptance %q", told.Params["text"])
+	}
+	sent := tg.WaitCalls(t, "sendPhoto", 1, 10*time.Second)[0]
+	if sent.Params["chat_id"] != "2001" {
+		t.Errorf("result sent to %s", sent.Params["chat_id"])
+	}
+	pr := rp.Predictions()[0]
+	if pr.Webhook != "" {
+		t.Errorf("run asked for a webhook (%s): it has no public URL", pr.Webhook)
+	}
+	if in, _ := pr.Input["image"].(string); !strings.HasPrefix(in, "data:image/jpeg;base64,") {
+		t.Errorf("image input %.40q, want a data URI for a small photo", in)
+	}
+	if string(rp.WaitTerminal(t, pr.ID, 5*time.Second).Fetched) != string(photo) {
+		t.Errorf("the model did not get the photo")
+	}
+	// Same key layout as the bucket; the task is cleaned up after delivery,
+	// the update and delivery claims stay (expired in a bucket by lifecycle).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, taskErr := os.Stat(filepath.Join(dir, "tasks", pr.ID+".json"))
+		_, claimErr := os.Stat(filepath.Join(dir, "deliveries", pr.ID+".json"))
+		if errors.Is(taskErr, os.ErrNotExist) && claimErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %v, delivery claim %v", taskErr, claimErr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if n := len(tg.Calls("sendPhoto")); n != 1 {
+		t.Errorf("%d results", n)
+	}
+}
+
+func TestRunRefusesWhileAWebhookIsSet(t *testing.T) {
+	r, tg, _, _ := local(t)
+	resp, err := http.Post(tg.URL+"/bot"+testenv.BotToken+"/setWebhook?url=https://example.com/hook", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("setWebhook: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	err = r.Run(context.Background())
+	if !errors.Is(err, longpoll.ErrWebhookSet) || !strings.Contains(err.Error(), "deleteWebhook") {
+		t.Errorf("Run = %v, want ErrWebhookSet saying how to remove it", err)
+	}
+}
