@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 MINIO       ?= github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: run serve test check tools
+.PHONY: run serve test check tools package
 
 ## run: the bot on this machine (long polling, ./data); needs TG_BOT_TOKEN, REPLICATE_API_TOKEN, REPLICATE_MODEL
 run:
@@ -26,3 +26,7 @@ check:
 ## tools: install the MinIO test server (the tests also do it when missing)
 tools:
 	$(GO) install $(MINIO)
+
+## package: dist/fn-handler.zip and dist/fn-callback.zip for Yandex Cloud Functions
+package:
+	$(GO) run ./cmd/ycpack -o dist

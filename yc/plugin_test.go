@@ -1,0 +1,259 @@
+package yc_test
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/internal/miniotest"
+	"github.com/photobot/photobot/internal/testenv"
+	"github.com/photobot/photobot/yc"
+	"github.com/photobot/photobot/yc/pack"
+)
+
+func TestMain(m *testing.M) { miniotest.Main(m) }
+
+// build runs a go command with the runtime's toolchain.
+func build(t *testing.T, dir string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"GOTOOLCHAIN=" + pack.Toolchain, "CGO_ENABLED=1"}, env...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+	}
+}
+
+// unzip writes the archive's files under dir, as the builder unpacks it.
+func unzip(t *testing.T, data []byte, dir string) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// host is a loaded function, called through the host program.
+type host struct {
+	url    string
+	loadMS string
+}
+
+func (h host) invoke(t *testing.T, event []byte) yc.Response {
+	t.Helper()
+	resp, err := http.Post(h.url+"/invoke", "application/json", bytes.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("host: %d %s", resp.StatusCode, body)
+	}
+	var r yc.Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("function answered %s: %v", body, err)
+	}
+	return r
+}
+
+// gateway plays API Gateway in front of the two functions: every request
+// becomes an event (payload format 1.0, body base64-encoded) and the
+// function's response becomes the HTTP answer.
+func gateway(t *testing.T, routes map[string]host) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := routes[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		ev := yc.Request{HTTPMethod: r.Method, Path: r.URL.Path, Headers: map[string]string{}, MultiValueHeaders: r.Header,
+			Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
+		for k := range r.Header {
+			ev.Headers[k] = r.Header.Get(k)
+		}
+		data, _ := json.Marshal(ev)
+		resp := h.invoke(t, data)
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.StatusCode)
+		out := []byte(resp.Body)
+		if resp.IsBase64Encoded {
+			out, _ = base64.StdEncoding.DecodeString(resp.Body)
+		}
+		w.Write(out)
+	})
+}
+
+// TestPackagedFunctions builds both archives exactly as shipped, compiles
+// them the way Yandex's builder does (Go 1.23.9, -buildmode=plugin, tag
+// ycf, dependencies installed by the go command, and the module's own
+// files at -lang=go1.16 as a go.mod without a go line gives), loads them
+// in a host that calls Handler as the runtime does, and drives API Gateway
+// events through them against MinIO and the fakes.
+func TestPackagedFunctions(t *testing.T) {
+	e := testenv.New(t)
+	work := t.TempDir()
+	hostDir := filepath.Join(work, "host")
+	os.MkdirAll(hostDir, 0o755)
+	src, err := os.ReadFile("testdata/host/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(hostDir, "main.go"), src, 0o644)
+	os.WriteFile(filepath.Join(hostDir, "go.mod"), []byte("module host\n\ngo 1.23\n"), 0o644)
+	build(t, hostDir, nil, "build", "-o", "host", ".")
+
+	vars := os.Environ()
+	for k, v := range e.Vars {
+		vars = append(vars, k+"="+v)
+	}
+	hosts := map[string]host{}
+	for _, fn := range pack.Functions {
+		files, err := pack.Files("..", fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := pack.Zip(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > 3500<<10 {
+			t.Errorf("%s.zip is %d bytes, over the console's 3.5 MB", fn.Name, len(data))
+		}
+		again, _ := pack.Files("..", fn)
+		if data2, _ := pack.Zip(again); !bytes.Equal(data, data2) {
+			t.Errorf("%s.zip differs between two builds of the same sources", fn.Name)
+		}
+		for name, content := range files {
+			if strings.HasSuffix(name, "_test.go") || strings.Contains(name, "testdata/") {
+				t.Errorf("%s.zip ships %s", fn.Name, name)
+			}
+			if name == "go.mod" && (bytes.Contains(content, []byte("\ngo ")) || bytes.Contains(content, []byte("toolchain"))) {
+				t.Errorf("%s.zip go.mod has a go or toolchain line:\n%s", fn.Name, content)
+			}
+		}
+		dir := filepath.Join(work, fn.Name)
+		unzip(t, data, dir)
+		build(t, dir, []string{"GOFLAGS=-mod=mod"}, "build", "-buildmode=plugin", "-tags", "ycf",
+			"-gcflags=github.com/photobot/photobot/...=-lang=go1.16", "-o", "fn.so", ".")
+
+		cmd := exec.Command(filepath.Join(hostDir, "host"), filepath.Join(dir, "fn.so"))
+		cmd.Env = vars
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = &bytes.Buffer{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		var addr, ms string
+		if _, err2 := fmt.Sscanf(line, "ready %s %s", &addr, &ms); err != nil || err2 != nil {
+			t.Fatalf("%s host: %q %v %v\n%s", fn.Name, line, err, err2, cmd.Stderr)
+		}
+		go io.Copy(io.Discard, stdout)
+		hosts[fn.Name] = host{url: "http://" + addr, loadMS: ms}
+		t.Logf("%s: zip %d bytes, plugin loaded in %s ms", fn.Name, len(data), ms)
+	}
+	e.Handler(gateway(t, map[string]host{"/webhook/telegram": hosts["fn-handler"], "/webhook/replicate": hosts["fn-callback"]}))
+
+	golden := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata/events", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	e.TG.AddFile("AgACAgIAAxkBAAIFVWdCgoldenSmall", fake.JPEG(90, 60))
+	large := fake.JPEG(800, 533)
+	e.TG.AddFile("AgACAgIAAxkBAAIFVWdCgoldenLarge", large)
+
+	// A forged Telegram update and a forged Replicate webhook get nothing.
+	if r := hosts["fn-handler"].invoke(t, golden("telegram_forged_secret.json")); r.StatusCode != 401 {
+		t.Errorf("forged update: %d %s", r.StatusCode, r.Body)
+	}
+	if r := hosts["fn-callback"].invoke(t, golden("replicate_forged_signature.json")); r.StatusCode != 401 {
+		t.Errorf("forged webhook: %d %s", r.StatusCode, r.Body)
+	}
+	if n := len(e.TG.Calls("")) + len(e.RP.Predictions()); n != 0 {
+		t.Errorf("forged events caused %d calls", n)
+	}
+
+	// The happy path: a base64-encoded update through fn-handler...
+	start := time.Now()
+	r := hosts["fn-handler"].invoke(t, golden("telegram_photo_base64.json"))
+	t.Logf("first photo event handled in %v", time.Since(start))
+	if r.StatusCode != 200 || !strings.Contains(r.Body, `"method":"sendMessage"`) || !strings.Contains(r.Body, "Задачу принял") {
+		t.Fatalf("fn-handler answered %d %s", r.StatusCode, r.Body)
+	}
+	pr := e.RP.WaitPredictions(t, 1, 10*time.Second)[0]
+	if got := e.TG.Calls("getFile")[0].Params["file_id"]; got != "AgACAgIAAxkBAAIFVWdCgoldenLarge" {
+		t.Errorf("getFile(%s)", got)
+	}
+	// ...and Replicate's webhook through the gateway to fn-callback.
+	sent := e.TG.WaitCalls(t, "sendPhoto", 1, 20*time.Second)[0]
+	if sent.Params["chat_id"] != "2002001" {
+		t.Errorf("result sent to %s", sent.Params["chat_id"])
+	}
+	if !bytes.Equal(e.RP.WaitTerminal(t, pr.ID, time.Second).Fetched, large) {
+		t.Errorf("the model did not read the photo")
+	}
+	e.Eventually("task deleted", 10*time.Second, func() bool { return e.Task(pr.ID) == nil })
+
+	// The same update, plain and with lower-case headers, is a duplicate.
+	if r := hosts["fn-handler"].invoke(t, golden("telegram_photo_plain_lowercase.json")); r.StatusCode != 200 || r.Body != "" {
+		t.Errorf("duplicate update: %d %q", r.StatusCode, r.Body)
+	}
+	if n := len(e.RP.Predictions()); n != 1 {
+		t.Errorf("%d predictions", n)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	var ev yc.Request
+	data, _ := os.ReadFile("testdata/events/telegram_photo_plain_lowercase.json")
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	r, err := yc.Decode(context.Background(), &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("X-Telegram-Bot-Api-Secret-Token") != testenv.WebhookSecret || !bytes.HasPrefix(body, []byte(`{"update_id":815310042`)) {
+		t.Errorf("header %q body %.40s", r.Header.Get("X-Telegram-Bot-Api-Secret-Token"), body)
+	}
+	ev.IsBase64Encoded = true
+	ev.Body = "not base64!"
+	if _, err := yc.Decode(context.Background(), &ev); err == nil {
+		t.Errorf("a broken base64 body was accepted")
+	}
+}
