@@ -84,6 +84,9 @@ func (s *Store) GetLifecycle(ctx context.Context) ([]LifecycleRule, error) {
 	}
 	var rules []LifecycleRule
 	for _, r := range out.Rules {
+		// Rules put by other tools (or Terraform's legacy form) may use
+		// the top-level Prefix rather than Filter.Prefix.
+		//lint:ignore SA1019 reading what others wrote, not writing it
 		rule := LifecycleRule{ID: aws.ToString(r.ID), Prefix: aws.ToString(r.Prefix)}
 		if r.Filter != nil && r.Filter.Prefix != nil {
 			rule.Prefix = *r.Filter.Prefix

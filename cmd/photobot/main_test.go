@@ -48,7 +48,9 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs bytes.Buffer
-	go func() { done <- Main(ctx, []string{"serve"}, func(k string) string { return vars[k] }, &bytes.Buffer{}, &logs) }()
+	go func() {
+		done <- Main(ctx, []string{"serve"}, func(k string) string { return vars[k] }, &bytes.Buffer{}, &logs)
+	}()
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
 	var resp *http.Response
 	var err error

@@ -187,6 +187,10 @@ type Delivery struct {
 //     running one "canceled". No 5 s minimum is enforced.
 //   - Prefer: wait[=N] holds the create answer until the prediction is
 //     terminal or N seconds (default 60) passed.
+//   - POST /v1/models/{owner}/{name}/predictions accepts every model set
+//     with SetModel (the real one only official models) and runs its
+//     latest version; like the real API its predictions show version
+//     "hidden".
 type Replicate struct {
 	// URL is the API base including /v1 (http://127.0.0.1:port/v1).
 	URL string
@@ -813,8 +817,12 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 
 	now := time.Now()
 	id := randString(lowerAlnum, 26)
+	version := v.id
+	if owner != "" {
+		version = "hidden" // what the API shows for predictions of official models
+	}
 	p := &rpred{
-		Prediction: Prediction{ID: id, Model: v.model.owner + "/" + v.model.name, Version: v.id, Input: input,
+		Prediction: Prediction{ID: id, Model: v.model.owner + "/" + v.model.name, Version: version, Input: input,
 			Webhook: webhook, EventsFilter: filter, Header: req.Header.Clone(), Status: StatusStarting, CreatedAt: now,
 			URLs: map[string]string{
 				"get":    r.URL + "/predictions/" + id,

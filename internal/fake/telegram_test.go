@@ -578,7 +578,11 @@ func TestTelegramGetUpdates(t *testing.T) {
 		defer wg.Done()
 		firstStatus, first, _ = callJSON(t, tg, testToken, "getUpdates", map[string]any{"offset": id3 + 2, "timeout": 10})
 	}()
-	time.Sleep(200 * time.Millisecond) // let the first poller start waiting
+	for waiting := false; !waiting; time.Sleep(5 * time.Millisecond) { // let the first poller start waiting
+		tg.mu.Lock()
+		waiting = tg.poller != nil
+		tg.mu.Unlock()
+	}
 	if status, _, _ := callJSON(t, tg, testToken, "getUpdates", map[string]any{"offset": id3 + 2}); status != 200 {
 		t.Errorf("second poller: %d", status)
 	}
