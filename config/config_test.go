@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,17 @@ func TestRequired(t *testing.T) {
 	}
 	if got := strings.Join(Required(Run), " "); got != "TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL" {
 		t.Errorf("Required(Run) = %s", got)
+	}
+}
+
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars {
+		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
+			t.Errorf("README's configuration table lacks %s", v.Name)
+		}
 	}
 }
