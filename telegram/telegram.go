@@ -113,7 +113,8 @@ func IsURLRefused(err error) bool {
 	}
 	d := strings.ToLower(e.Desc)
 	for _, s := range []string{"failed to get http url content", "wrong type of the web page content",
-		"wrong file identifier/http url specified", "file is too big", "photo_invalid_dimensions", "image_process_failed"} {
+		"wrong file identifier/http url specified", "file is too big", "too big for a photo", "photo_invalid_dimensions",
+		"image_process_failed", "webpage_curl_failed", "webpage_media_empty"} {
 		if strings.Contains(d, s) {
 			return true
 		}

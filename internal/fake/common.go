@@ -22,7 +22,6 @@ import (
 	_ "image/gif" // registers GIF for image.DecodeConfig
 	"image/jpeg"
 	"image/png"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -242,12 +241,4 @@ func (b *broadcast) signal() {
 		close(b.ch)
 		b.ch = nil
 	}
-}
-
-// cloneHeader copies h (nil stays nil).
-func cloneHeader(h http.Header) http.Header {
-	if h == nil {
-		return nil
-	}
-	return h.Clone()
 }

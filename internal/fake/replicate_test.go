@@ -507,10 +507,10 @@ func TestReplicateCancelDeadlineAndWait(t *testing.T) {
 	r := NewReplicate(t, replicateToken)
 	hook := newReceiver(t)
 	r.RunTime = 10 * time.Second
-	status, body, _ := rcall(t, r, http.MethodPost, "/predictions", map[string]any{"version": DefaultModelVersion,
+	_, body, _ := rcall(t, r, http.MethodPost, "/predictions", map[string]any{"version": DefaultModelVersion,
 		"input": map[string]any{"image": "data:,x"}, "webhook": hook.URL}, nil)
 	id := decodeMap(t, body)["id"].(string)
-	status, body, _ = rcall(t, r, http.MethodPost, "/predictions/"+id+"/cancel", nil, nil)
+	status, body, _ := rcall(t, r, http.MethodPost, "/predictions/"+id+"/cancel", nil, nil)
 	if status != 200 || decodeMap(t, body)["status"] != "canceled" {
 		t.Fatalf("cancel: %d %s", status, body)
 	}

@@ -624,7 +624,7 @@ func TestTelegramWebhook(t *testing.T) {
 		wantError(t, status, a, 400, tc.want)
 	}
 
-	status, a, body := callJSON(t, tg, testToken, "setWebhook", map[string]any{"url": bot.URL + "/tg", "secret_token": "s3cr3t_-X",
+	status, _, body := callJSON(t, tg, testToken, "setWebhook", map[string]any{"url": bot.URL + "/tg", "secret_token": "s3cr3t_-X",
 		"allowed_updates": []string{"message", "callback_query"}, "max_connections": 10})
 	if status != 200 || string(body) != `{"ok":true,"result":true,"description":"Webhook was set"}` {
 		t.Fatalf("setWebhook: %d %s", status, body)
@@ -632,7 +632,7 @@ func TestTelegramWebhook(t *testing.T) {
 	if wh := tg.Webhook(); wh.URL != bot.URL+"/tg" || wh.SecretToken != "s3cr3t_-X" || wh.MaxConnections != 10 || len(wh.AllowedUpdates) != 2 {
 		t.Errorf("Webhook() = %+v", wh)
 	}
-	status, a, _ = callJSON(t, tg, testToken, "getUpdates", nil)
+	status, a, _ := callJSON(t, tg, testToken, "getUpdates", nil)
 	wantError(t, status, a, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
 
 	tg.PushUpdate(map[string]any{"message": map[string]any{"message_id": 1}})
