@@ -34,10 +34,6 @@ const (
 	MaxPredictionSize = 4 << 20
 )
 
-// Deadline bounds the handling of one webhook, so that it answers (5xx if
-// need be) well before Telegram (about 60 s) or the function is killed.
-const Deadline = 25 * time.Second
-
 // SecretHeader carries TG_WEBHOOK_SECRET on every Telegram webhook call.
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -62,7 +58,7 @@ func Telegram(b *pipeline.Bot, secret string) http.Handler {
 			fail(w, http.StatusBadRequest, "malformed update")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), Deadline)
+		ctx, cancel := context.WithTimeout(r.Context(), b.WebhookDeadline())
 		defer cancel()
 		reply, err := b.HandleUpdate(ctx, &u)
 		if err != nil {
@@ -98,7 +94,7 @@ func Replicate(b *pipeline.Bot, v *replicate.Verifier) http.Handler {
 		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), Deadline)
+		ctx, cancel := context.WithTimeout(r.Context(), b.WebhookDeadline())
 		defer cancel()
 		if err := v.Verify(ctx, body, r.Header); err != nil {
 			if errors.Is(err, replicate.ErrBadSignature) {

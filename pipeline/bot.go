@@ -37,6 +37,36 @@ type Bot struct {
 
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	// CallTimeout bounds each outbound call that moves no file: S3 reads
+	// and writes of small objects, getFile, creating a prediction, sending
+	// a message (default 10 s). Transfers of photos are bounded by the
+	// webhook's Deadline.
+	CallTimeout time.Duration
+	// Deadline bounds the handling of one webhook (default 25 s), so that
+	// it answers, 5xx if need be, well before Telegram gives up (about
+	// 60 s) or the function is killed.
+	Deadline time.Duration
+}
+
+// DefaultDeadline is the default of Bot.Deadline.
+const DefaultDeadline = 25 * time.Second
+
+// WebhookDeadline is how long one webhook may take.
+func (b *Bot) WebhookDeadline() time.Duration {
+	if b.Deadline > 0 {
+		return b.Deadline
+	}
+	return DefaultDeadline
+}
+
+// call gives one outbound call its timeout.
+func (b *Bot) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := b.CallTimeout
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Task is the state between the two halves: tasks/{prediction_id}.json.
@@ -112,6 +142,8 @@ var errDone = errors.New("already done")
 // acquire takes the lease at key. It returns errDone when the work was
 // finished by someone else, ErrInProgress when someone holds a fresh lease.
 func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration) (*lease, error) {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
 	rec, _ := json.Marshal(leaseRecord{State: "working", At: b.now().UnixMilli()})
 	for attempt := 0; attempt < 2; attempt++ {
 		etag, err := b.Store.Create(ctx, key, rec)
@@ -153,6 +185,8 @@ func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration) (*leas
 
 // finish marks the leased work done, for good.
 func (b *Bot) finish(ctx context.Context, l *lease, predictionID string) error {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
 	rec, _ := json.Marshal(leaseRecord{State: "done", At: b.now().UnixMilli(), PredictionID: predictionID})
 	if err := b.Store.Put(ctx, l.key, bytes.NewReader(rec), int64(len(rec)), "application/json"); err != nil {
 		return fmt.Errorf("marking %s done: %w", l.key, err)
@@ -177,7 +211,9 @@ func (b *Bot) saveTask(ctx context.Context, predictionID string, t Task) error {
 	data, _ := json.Marshal(t)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = b.Store.Put(ctx, taskKey(predictionID), bytes.NewReader(data), int64(len(data)), "application/json")
+		cctx, cancel := b.call(ctx)
+		err = b.Store.Put(cctx, taskKey(predictionID), bytes.NewReader(data), int64(len(data)), "application/json")
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -189,6 +225,8 @@ func (b *Bot) saveTask(ctx context.Context, predictionID string, t Task) error {
 }
 
 func (b *Bot) loadTask(ctx context.Context, predictionID string) (*Task, error) {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
 	data, _, err := b.Store.Get(ctx, taskKey(predictionID))
 	if err != nil {
 		return nil, err

@@ -93,6 +93,8 @@ func (b *Bot) HandlePrediction(ctx context.Context, p *replicate.Prediction) err
 
 // delivered reports whether the prediction's result was already handled.
 func (b *Bot) delivered(ctx context.Context, predictionID string) bool {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
 	data, _, err := b.Store.Get(ctx, deliveryKey(predictionID))
 	if err != nil {
 		return false
@@ -147,6 +149,8 @@ func (b *Bot) send(ctx context.Context, task *Task, p *replicate.Prediction, log
 }
 
 func (b *Bot) sendText(ctx context.Context, task *Task, text string) error {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
 	return b.Telegram.SendMessage(ctx, &bot.SendMessageParams{ChatID: task.ChatID, Text: text,
 		ReplyParameters: telegram.ReplyTo(task.MessageID)})
 }

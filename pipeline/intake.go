@@ -102,7 +102,9 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	if b.WebhookURL != "" {
 		opts.Webhook, opts.Events = b.WebhookURL, []string{"completed"}
 	}
-	p, err := b.Replicate.Create(ctx, b.Model, input, opts)
+	cctx, cancel := b.call(ctx)
+	p, err := b.Replicate.Create(cctx, b.Model, input, opts)
+	cancel()
 	if err != nil {
 		return b.failed(ctx, c.lease, msg, t, err, log)
 	}
@@ -184,7 +186,9 @@ var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "i
 // fetchImage streams the photo from Telegram into the image store and
 // returns the URL the model reads it from, and its key.
 func (b *Bot) fetchImage(ctx context.Context, img image) (url, key string, err error) {
-	f, err := b.Telegram.GetFile(ctx, img.fileID)
+	cctx, cancel := b.call(ctx)
+	f, err := b.Telegram.GetFile(cctx, img.fileID)
+	cancel()
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "file is too big") {
 			return "", "", fmt.Errorf("%w: %w", errTooBig, err)
