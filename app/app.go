@@ -62,7 +62,9 @@ func New(cfg *config.Config, log *slog.Logger, mode config.Mode) (*Bot, error) {
 	rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
 	b := &Bot{Config: cfg, Bot: &pipeline.Bot{
 		Telegram: tg, Replicate: rc, Log: log,
-		Model: cfg.Model, Input: cfg.Input, ImageField: cfg.ImageField,
+		Model: cfg.Model, Input: cfg.Input, ImageField: cfg.ImageField, PromptField: cfg.PromptField,
+		PredictionDeadline: cfg.PredictionDeadline,
+		Allowed:            cfg.AllowedUsers, Admins: cfg.AdminUsers, MaxActive: cfg.MaxActive, DailyLimit: cfg.DailyLimit,
 	}}
 	if cfg.S3Bucket != "" {
 		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,

@@ -12,7 +12,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
 )
@@ -46,12 +48,19 @@ type Config struct {
 	TelegramWebhookSecret string // TG_WEBHOOK_SECRET
 
 	Model                  replicate.Model // REPLICATE_MODEL
+	PromptField            string          // REPLICATE_PROMPT_FIELD
+	PredictionDeadline     time.Duration   // PREDICTION_DEADLINE
 	Input                  map[string]any  // REPLICATE_INPUT
 	ImageField             string          // REPLICATE_IMAGE_FIELD
 	ReplicateWebhookSecret string          // REPLICATE_WEBHOOK_SECRET
 
 	TelegramAPIURL  string // TELEGRAM_API_URL
 	ReplicateAPIURL string // REPLICATE_API_URL
+
+	AllowedUsers *pipeline.Users // ALLOWED_USERS; nil: everyone
+	AdminUsers   *pipeline.Users // ADMIN_USERS
+	MaxActive    int             // MAX_ACTIVE_PER_USER
+	DailyLimit   int             // DAILY_LIMIT_PER_USER
 
 	Port     int        // PORT
 	DataDir  string     // DATA_DIR
@@ -71,6 +80,12 @@ var Vars = []Var{
 	{"REPLICATE_INPUT", "{}", "JSON object of model inputs sent with every photo"},
 	{"REPLICATE_IMAGE_FIELD", "image", "model input that receives the photo URL"},
 	{"REPLICATE_WEBHOOK_SECRET", "fetched from Replicate", "whsec_... key that signs Replicate webhooks"},
+	{"REPLICATE_PROMPT_FIELD", "", "model input that receives the photo's caption (e.g. prompt); unset: captions are ignored"},
+	{"PREDICTION_DEADLINE", "10m", "Replicate cancels a prediction running longer (Cancel-After); 5s to 24h"},
+	{"ALLOWED_USERS", "everyone", "comma-separated Telegram user ids or @usernames served; others are refused politely"},
+	{"ADMIN_USERS", "", "user ids or @usernames exempt from the limits"},
+	{"MAX_ACTIVE_PER_USER", "2", "predictions one user may have in flight; 0 = unlimited"},
+	{"DAILY_LIMIT_PER_USER", "50", "predictions one user may start per UTC day; 0 = unlimited"},
 	{"S3_BUCKET", "", "bucket for photos and task state (run: optional, DATA_DIR otherwise)"},
 	{"AWS_ACCESS_KEY_ID", "", "static access key of the bucket's service account"},
 	{"AWS_SECRET_ACCESS_KEY", "", "its secret"},
@@ -147,6 +162,39 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 			bad("REPLICATE_WEBHOOK_SECRET", "malformed; expected whsec_<base64>, as GET /v1/webhooks/default/secret returns it")
 		}
 	}
+
+	c.PromptField = get("REPLICATE_PROMPT_FIELD", "")
+	if c.PromptField != "" && !fieldRe.MatchString(c.PromptField) {
+		bad("REPLICATE_PROMPT_FIELD", "%q is not an input name (letters, digits, _)", c.PromptField)
+	}
+	deadline := get("PREDICTION_DEADLINE", "10m")
+	if d, err := time.ParseDuration(deadline); err != nil || d < 5*time.Second || d > 24*time.Hour {
+		bad("PREDICTION_DEADLINE", "%q is not a duration from 5s to 24h (e.g. 10m)", deadline)
+	} else {
+		c.PredictionDeadline = d
+	}
+	if s := get("ALLOWED_USERS", ""); s != "" {
+		u, err := pipeline.ParseUsers(s)
+		if err != nil || u.Len() == 0 {
+			bad("ALLOWED_USERS", "%v (expected e.g. 12345,@alice)", err)
+		}
+		c.AllowedUsers = u
+	}
+	if u, err := pipeline.ParseUsers(get("ADMIN_USERS", "")); err != nil {
+		bad("ADMIN_USERS", "%v (expected e.g. 12345,@alice)", err)
+	} else {
+		c.AdminUsers = u
+	}
+	count := func(name, def string) int {
+		v := get(name, def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad(name, "%q is not a whole number >= 0", v)
+		}
+		return n
+	}
+	c.MaxActive = count("MAX_ACTIVE_PER_USER", "2")
+	c.DailyLimit = count("DAILY_LIMIT_PER_USER", "50")
 
 	c.S3Bucket = get("S3_BUCKET", "")
 	c.S3Endpoint = get("S3_ENDPOINT_URL", "https://storage.yandexcloud.net")

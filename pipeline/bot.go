@@ -27,6 +27,21 @@ type Bot struct {
 	Model      replicate.Model
 	Input      map[string]any // REPLICATE_INPUT: defaults for every prediction
 	ImageField string         // the model input that receives the photo URL
+	// PromptField, when set, is the model input that receives the photo's
+	// caption.
+	PromptField string
+	// PredictionDeadline: Replicate cancels a prediction that runs longer
+	// (Cancel-After), so a stuck model cannot burn money. Default 10 min.
+	PredictionDeadline time.Duration
+
+	// Allowed, when not nil, are the only users served (ALLOWED_USERS).
+	Allowed *Users
+	// Admins are exempt from the limits below (ADMIN_USERS).
+	Admins *Users
+	// MaxActive bounds a user's predictions in flight; DailyLimit their
+	// predictions per UTC day. 0 means unlimited.
+	MaxActive  int
+	DailyLimit int
 	// WebhookURL is where Replicate posts the result; empty when the
 	// prediction is polled instead (photobot run).
 	WebhookURL string
@@ -100,6 +115,8 @@ var LifecycleRules = []LifecycleRule{
 	{ID: "photobot-updates", Prefix: "updates/", Days: 2},
 	{ID: "photobot-deliveries", Prefix: "deliveries/", Days: 2},
 	{ID: "photobot-images", Prefix: "images/", Days: 1},
+	{ID: "photobot-albums", Prefix: "albums/", Days: 1},
+	{ID: "photobot-users", Prefix: "users/", Days: 2},
 	{ID: "photobot-setup", Prefix: "setup/", Days: 1},
 }
 

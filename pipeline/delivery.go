@@ -103,8 +103,14 @@ func (b *Bot) delivered(ctx context.Context, predictionID string) bool {
 	return json.Unmarshal(data, &rec) == nil && rec.State == "done"
 }
 
-// forget deletes the task and the user's photo: the spec's cleanup.
+// forget deletes the task and the user's photo (the spec's cleanup) and
+// frees the user's slot.
 func (b *Bot) forget(ctx context.Context, predictionID string, t *Task, log *slog.Logger) {
+	if t.UserID != 0 && (b.MaxActive > 0 || b.DailyLimit > 0) {
+		if err := b.unreserve(ctx, t.UserID, t.UpdateID, false); err != nil {
+			log.Warn("could not free the user's slot; it frees itself after the deadline", "err", err)
+		}
+	}
 	if err := b.Store.Delete(ctx, taskKey(predictionID)); err != nil {
 		log.Warn("could not delete the task; the lifecycle rule will", "err", err)
 	}
@@ -200,7 +206,7 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
 }
 
-var imageExt = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".webp": true, ".gif": true}
+var imageExt = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".webp": true}
 
 func isImageURL(u string) bool {
 	if i := strings.IndexAny(u, "?#"); i >= 0 {
@@ -216,6 +222,7 @@ func (b *Bot) sendFiles(ctx context.Context, task *Task, urls []string, caption 
 	if len(urls) > maxAlbum {
 		urls = urls[:maxAlbum]
 	}
+	b.uploading(ctx, task)
 	if len(urls) == 1 {
 		return b.sendFile(ctx, task, urls[0], caption, log)
 	}
@@ -237,7 +244,6 @@ func (b *Bot) sendFiles(ctx context.Context, task *Task, urls []string, caption 
 		return err
 	}
 	log.Info("Telegram could not fetch the album; uploading it", "err", err)
-	b.uploading(ctx, task)
 	for i, u := range urls {
 		data, err := b.download(ctx, u, maxPhotoUpload)
 		if err != nil {
@@ -270,7 +276,6 @@ func (b *Bot) sendFile(ctx context.Context, task *Task, u, caption string, log *
 		return err
 	}
 	log.Info("Telegram could not fetch the result; uploading it", "err", err)
-	b.uploading(ctx, task)
 	data, err := b.download(ctx, u, maxDocumentUpload)
 	if err != nil {
 		return err
@@ -290,8 +295,11 @@ func (b *Bot) sendFile(ctx context.Context, task *Task, u, caption string, log *
 		Caption:  caption, ReplyParameters: reply})
 }
 
-// uploading shows "sending photo…" in the chat while photobot uploads.
+// uploading shows "sending photo…" in the chat while the result travels.
+// It is a courtesy: its failure changes nothing.
 func (b *Bot) uploading(ctx context.Context, task *Task) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	_ = b.Telegram.SendChatAction(ctx, task.ChatID, models.ChatActionUploadPhoto)
 }
 

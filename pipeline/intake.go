@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,14 +56,21 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		lang = msg.From.LanguageCode
 	}
 	t := textsFor(lang)
+	reply := func(text string) *Reply { return &Reply{ChatID: msg.Chat.ID, Text: text, ReplyTo: msg.ID} }
+	private := msg.Chat.Type == models.ChatTypePrivate
 	img, ok := imageOf(msg)
+	if b.Allowed != nil && !b.Allowed.Has(msg.From) {
+		if ok || private || strings.HasPrefix(msg.Text, "/") {
+			return reply(t.NotAllowed), nil // costs nothing: no download, no prediction
+		}
+		return nil, nil
+	}
 	if !ok {
-		if msg.Chat.Type == models.ChatTypePrivate || strings.HasPrefix(msg.Text, "/") {
-			return &Reply{ChatID: msg.Chat.ID, Text: t.Help}, nil
+		if private || strings.HasPrefix(msg.Text, "/") {
+			return &Reply{ChatID: msg.Chat.ID, Text: fmt.Sprintf(t.Help, b.Model.Short())}, nil
 		}
 		return nil, nil // chatter in a group: stay quiet
 	}
-	reply := func(text string) *Reply { return &Reply{ChatID: msg.Chat.ID, Text: text, ReplyTo: msg.ID} }
 	if !img.isImage {
 		return reply(t.NotAnImage), nil
 	}
@@ -71,12 +79,18 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	}
 	log := b.Log.With("update_id", u.ID, "chat_id", msg.Chat.ID)
 
-	// Claim the update while the photo travels: only one delivery of an
-	// update may create a prediction, but the claim must not cost a round
-	// trip of its own.
+	// Claim the update (and reserve the user's quota) while the photo
+	// travels: only one delivery of an update may create a prediction, but
+	// the claim must not cost a round trip of its own.
+	limited := b.limited(msg.From)
 	claimed := make(chan claimResult, 1)
 	go func() {
 		l, err := b.acquire(ctx, updateKey(u.ID), updateLeaseTTL)
+		if err == nil && limited {
+			cctx, cancel := b.call(ctx)
+			err = b.reserve(cctx, msg.From.ID, u.ID) // a refusal keeps the lease: it becomes a message
+			cancel()
+		}
 		claimed <- claimResult{l, err}
 	}()
 	url, imageKey, fetchErr := b.fetchImage(ctx, img)
@@ -88,8 +102,9 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		return nil, nil
 	case c.err != nil:
 		b.dropImage(ctx, imageKey)
-		return b.failed(ctx, nil, msg, t, c.err, log)
+		return b.failed(ctx, c.lease, msg, t, c.err, log)
 	case fetchErr != nil:
+		b.refund(ctx, msg, u.ID, limited, log)
 		return b.failed(ctx, c.lease, msg, t, fetchErr, log)
 	}
 
@@ -98,7 +113,10 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		input = map[string]any{}
 	}
 	input[b.ImageField] = url
-	opts := replicate.CreateOptions{}
+	if b.PromptField != "" && strings.TrimSpace(msg.Caption) != "" {
+		input[b.PromptField] = strings.TrimSpace(msg.Caption)
+	}
+	opts := replicate.CreateOptions{CancelAfter: b.predictionDeadline()}
 	if b.WebhookURL != "" {
 		opts.Webhook, opts.Events = b.WebhookURL, []string{"completed"}
 	}
@@ -106,6 +124,7 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	p, err := b.Replicate.Create(cctx, b.Model, input, opts)
 	cancel()
 	if err != nil {
+		b.refund(ctx, msg, u.ID, limited, log)
 		return b.failed(ctx, c.lease, msg, t, err, log)
 	}
 	log = log.With("prediction_id", p.ID)
@@ -115,10 +134,15 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	if msg.From != nil {
 		task.UserID = msg.From.ID
 	}
+	// Save the task, mark the update done and, for an album, find out
+	// whether the user was already told: all at once.
 	finished := make(chan error, 1)
 	go func() { finished <- b.finish(ctx, c.lease, p.ID) }()
+	firstOfAlbum := make(chan bool, 1)
+	go func() { firstOfAlbum <- b.firstOfAlbum(ctx, msg, log) }()
 	saveErr := b.saveTask(ctx, p.ID, task)
 	finishErr := <-finished
+	tell := <-firstOfAlbum
 	if saveErr != nil {
 		// Without its task the result could never be delivered: cancel the
 		// prediction so it is not billed, and let Telegram retry the update.
@@ -127,6 +151,7 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		if err := b.Replicate.Cancel(cctx, p.ID); err != nil {
 			log.Error("could not cancel a prediction whose task was not saved", "err", err)
 		}
+		b.refund(ctx, msg, u.ID, limited, log)
 		return b.failed(ctx, c.lease, msg, t, saveErr, log)
 	}
 	if finishErr != nil {
@@ -136,7 +161,54 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	if b.Watch != nil {
 		b.Watch(p.ID)
 	}
+	if !tell {
+		return nil, nil // another photo of this album already said it
+	}
+	if msg.MediaGroupID != "" {
+		return reply(t.AcceptedAlbum), nil
+	}
 	return reply(t.Accepted), nil
+}
+
+// firstOfAlbum reports whether msg is the first photo of its album to be
+// accepted (or not part of an album): the user is told once per album.
+func (b *Bot) firstOfAlbum(ctx context.Context, msg *models.Message, log *slog.Logger) bool {
+	if msg.MediaGroupID == "" {
+		return true
+	}
+	ctx, cancel := b.call(ctx)
+	defer cancel()
+	key := "albums/" + strconv.FormatInt(msg.Chat.ID, 10) + "_" + safeKey(msg.MediaGroupID) + ".json"
+	_, err := b.Store.Create(ctx, key, []byte(`{}`))
+	if errors.Is(err, ErrExists) {
+		return false
+	}
+	if err != nil {
+		log.Warn("album claim failed; telling the user anyway", "err", err)
+	}
+	return true
+}
+
+// refund gives back a quota reservation for a prediction not made.
+func (b *Bot) refund(ctx context.Context, msg *models.Message, updateID int64, limited bool, log *slog.Logger) {
+	if !limited {
+		return
+	}
+	cctx, cancel := cleanup(ctx)
+	defer cancel()
+	if err := b.unreserve(cctx, msg.From.ID, updateID, true); err != nil {
+		log.Warn("could not refund the user's quota; it frees itself after the deadline", "err", err)
+	}
+}
+
+// safeKey keeps letters, digits, - and _ of an outside string.
+func safeKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 type claimResult struct {
@@ -254,6 +326,10 @@ func (b *Bot) failed(ctx context.Context, l *lease, msg *models.Message, t *text
 		return reply(t.TooBig)
 	case errors.Is(err, errNotAnImage):
 		return reply(t.NotAnImage)
+	case errors.Is(err, errTooManyActive):
+		return reply(fmt.Sprintf(t.LimitActive, b.MaxActive))
+	case errors.Is(err, errDailyLimit):
+		return reply(fmt.Sprintf(t.LimitDaily, b.DailyLimit))
 	case errors.As(err, &rerr) && rerr.Status == http.StatusUnprocessableEntity:
 		log.Warn("model rejected the input", "err", err)
 		return reply(fmt.Sprintf(t.Rejected, shorten(rerr.Detail, 300)))

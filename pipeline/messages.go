@@ -9,7 +9,11 @@ import (
 // texts holds every word the bot says to a Telegram user, in one language.
 type texts struct {
 	Accepted      string
-	Help          string
+	AcceptedAlbum string
+	Help          string // %s: the model
+	NotAllowed    string
+	LimitActive   string // %d: the limit
+	LimitDaily    string // %d: the limit
 	NotAnImage    string
 	TooBig        string
 	Busy          string
@@ -27,7 +31,11 @@ type texts struct {
 
 var ru = texts{
 	Accepted:      "Задачу принял, ожидайте",
-	Help:          "Пришлите мне фотографию, и я обработаю её нейросетью и пришлю результат.",
+	AcceptedAlbum: "Альбом принял, обработаю каждое фото, ожидайте",
+	Help:          "Пришлите мне фотографию (можно альбомом или файлом), и я обработаю её нейросетью %s и пришлю результат ответом на ваше сообщение. Подпись к фото передаётся модели, если она её понимает.\n\n/help — эта подсказка",
+	NotAllowed:    "Извините, этот бот работает только для своих пользователей.",
+	LimitActive:   "У вас уже обрабатывается %d фото. Дождитесь результата и пришлите ещё.",
+	LimitDaily:    "На сегодня лимит исчерпан (%d фото в день). Приходите завтра!",
 	NotAnImage:    "Это не похоже на изображение. Пришлите фотографию (JPEG, PNG или WebP).",
 	TooBig:        "Файл слишком большой: боты Telegram могут скачивать файлы до 20 МБ. Пришлите фото поменьше.",
 	Busy:          "Сервис сейчас перегружен или недоступен. Пожалуйста, пришлите фото ещё раз чуть позже.",
@@ -35,7 +43,7 @@ var ru = texts{
 	Rejected:      "Модель не приняла это фото: %s",
 	Failed:        "Не получилось обработать фото: %s",
 	FailedNoText:  "Не получилось обработать фото.",
-	Canceled:      "Обработка фото была отменена.",
+	Canceled:      "Обработка была остановлена: она заняла слишком много времени или была отменена.",
 	Expired:       "Обработка не успела начаться вовремя и была отменена. Пришлите фото ещё раз.",
 	Empty:         "Модель ничего не вернула.",
 	Undeliverable: "Результат готов, но Telegram не принял файл (слишком большой или устаревший).",
@@ -45,7 +53,11 @@ var ru = texts{
 
 var en = texts{
 	Accepted:      "Got it, processing your photo…",
-	Help:          "Send me a photo: I'll process it with a neural network and send you the result.",
+	AcceptedAlbum: "Got your album, processing every photo…",
+	Help:          "Send me a photo (an album or an image file works too): I'll process it with the %s neural network and reply with the result. A caption is passed to the model when it takes one.\n\n/help shows this message",
+	NotAllowed:    "Sorry, this bot only serves its own users.",
+	LimitActive:   "You already have %d photos being processed. Please wait for the results, then send more.",
+	LimitDaily:    "You have reached today's limit (%d photos a day). Come back tomorrow!",
 	NotAnImage:    "That doesn't look like an image. Please send a photo (JPEG, PNG or WebP).",
 	TooBig:        "This file is too big: Telegram bots can download files up to 20 MB. Please send a smaller photo.",
 	Busy:          "The service is busy or unavailable right now. Please send the photo again a bit later.",
@@ -53,7 +65,7 @@ var en = texts{
 	Rejected:      "The model did not accept this photo: %s",
 	Failed:        "Processing failed: %s",
 	FailedNoText:  "Processing failed.",
-	Canceled:      "Processing was canceled.",
+	Canceled:      "Processing was stopped: it took too long or was canceled.",
 	Expired:       "Processing did not start in time and was canceled. Please send the photo again.",
 	Empty:         "The model returned nothing.",
 	Undeliverable: "The result is ready, but Telegram did not accept the file (too big or expired).",

@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+)
+
+// Users is a set of Telegram users, by id or @username (ALLOWED_USERS,
+// ADMIN_USERS).
+type Users struct {
+	ids   map[int64]bool
+	names map[string]bool
+}
+
+// ParseUsers reads a comma-separated list of user ids and @usernames.
+func ParseUsers(s string) (*Users, error) {
+	u := &Users{ids: map[int64]bool{}, names: map[string]bool{}}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case f == "":
+		case strings.HasPrefix(f, "@") && len(f) > 1:
+			u.names[strings.ToLower(f[1:])] = true
+		default:
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is neither a user id nor an @username", f)
+			}
+			u.ids[id] = true
+		}
+	}
+	return u, nil
+}
+
+// Has reports whether the sender is in the set. A nil set has nobody.
+func (u *Users) Has(from *models.User) bool {
+	if u == nil || from == nil {
+		return false
+	}
+	return u.ids[from.ID] || (from.Username != "" && u.names[strings.ToLower(from.Username)])
+}
+
+// Len is the number of entries.
+func (u *Users) Len() int {
+	if u == nil {
+		return 0
+	}
+	return len(u.ids) + len(u.names)
+}
+
+// usage is a user's spending, users/{user_id}.json: predictions created
+// today (UTC) and the ones in flight, by update id, with when each stops
+// counting even if its result never arrives.
+type usage struct {
+	Day    string           `json:"day"`
+	Count  int              `json:"count"`
+	Active map[string]int64 `json:"active,omitempty"`
+}
+
+func usageKey(userID int64) string { return "users/" + strconv.FormatInt(userID, 10) + ".json" }
+
+var (
+	errTooManyActive = errors.New("too many predictions in flight")
+	errDailyLimit    = errors.New("daily limit reached")
+)
+
+// limited reports whether the user's spending is limited at all.
+func (b *Bot) limited(from *models.User) bool {
+	return from != nil && (b.MaxActive > 0 || b.DailyLimit > 0) && !b.Admins.Has(from)
+}
+
+// reserve counts one more prediction for the user, or refuses with
+// errTooManyActive or errDailyLimit. It is a compare-and-swap on the
+// user's object, retried on conflict, so concurrent photos cannot overrun
+// a limit. Reserving the same update twice counts it once.
+func (b *Bot) reserve(ctx context.Context, userID, updateID int64) error {
+	return b.updateUsage(ctx, userID, func(u *usage, now time.Time) error {
+		id := strconv.FormatInt(updateID, 10)
+		if _, ok := u.Active[id]; ok {
+			return nil
+		}
+		if b.MaxActive > 0 && len(u.Active) >= b.MaxActive {
+			return errTooManyActive
+		}
+		if b.DailyLimit > 0 && u.Count >= b.DailyLimit {
+			return errDailyLimit
+		}
+		u.Count++
+		u.Active[id] = now.Add(b.predictionDeadline() + 10*time.Minute).Unix()
+		return nil
+	})
+}
+
+// unreserve ends a reservation: the prediction finished, or (refund) was
+// never made.
+func (b *Bot) unreserve(ctx context.Context, userID, updateID int64, refund bool) error {
+	return b.updateUsage(ctx, userID, func(u *usage, now time.Time) error {
+		id := strconv.FormatInt(updateID, 10)
+		if _, ok := u.Active[id]; !ok {
+			return nil
+		}
+		delete(u.Active, id)
+		if refund && u.Count > 0 {
+			u.Count--
+		}
+		return nil
+	})
+}
+
+func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage, time.Time) error) error {
+	key := usageKey(userID)
+	for attempt := 0; attempt < 20; attempt++ {
+		data, etag, err := b.Store.Get(ctx, key)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		var u usage
+		if err == nil && json.Unmarshal(data, &u) != nil {
+			u = usage{} // unreadable: start afresh rather than block the user
+		}
+		now := b.now()
+		today := now.UTC().Format("2006-01-02")
+		if u.Day != today {
+			u.Day, u.Count = today, 0
+		}
+		if u.Active == nil {
+			u.Active = map[string]int64{}
+		}
+		for id, until := range u.Active {
+			if until < now.Unix() {
+				delete(u.Active, id)
+			}
+		}
+		if err := change(&u, now); err != nil {
+			return err
+		}
+		out, _ := json.Marshal(u)
+		if etag == "" {
+			_, err = b.Store.Create(ctx, key, out)
+		} else {
+			_, err = b.Store.Replace(ctx, key, out, etag)
+		}
+		if errors.Is(err, ErrExists) || errors.Is(err, ErrConflict) {
+			continue // someone else changed it: read again
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("updating %s: %w", key, ErrInProgress)
+}
+
+// DefaultPredictionDeadline is the default of Bot.PredictionDeadline.
+const DefaultPredictionDeadline = 10 * time.Minute
+
+func (b *Bot) predictionDeadline() time.Duration {
+	if b.PredictionDeadline > 0 {
+		return b.PredictionDeadline
+	}
+	return DefaultPredictionDeadline
+}
