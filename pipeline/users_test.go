@@ -164,7 +164,9 @@ func TestOutputs(t *testing.T) {
 				t.Errorf("document of %d bytes, want %d", len(d.Files["document"]), len(big))
 			}
 		}},
-		{"unusual format", func(e *testenv.Env) any { return e.RP.ServeOutput("model.zip", "application/zip", []byte("PK\x03\x04zip")) }, func(t *testing.T, e *testenv.Env) {
+		{"unusual format", func(e *testenv.Env) any {
+			return e.RP.ServeOutput("model.zip", "application/zip", []byte("PK\x03\x04zip"))
+		}, func(t *testing.T, e *testenv.Env) {
 			d := e.TG.WaitCalls(t, "sendDocument", 1, wait)[0]
 			if !strings.HasSuffix(d.Params["document"], "model.zip") {
 				t.Errorf("document %q", d.Params["document"])
