@@ -65,6 +65,14 @@ func Setup(ctx context.Context, b *app.Bot, w io.Writer) error {
 			}
 			return "@" + me.Username, nil
 		}},
+		{"telegram commands", func() (string, error) {
+			for lang, cmds := range pipeline.Commands() {
+				if err := b.Telegram.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: cmds, LanguageCode: lang}); err != nil {
+					return "", err
+				}
+			}
+			return "/start and /help, in English and Russian", nil
+		}},
 		{"telegram webhook", func() (string, error) {
 			url := cfg.PublicURL + httpapi.TelegramPath
 			err := b.Telegram.SetWebhook(ctx, &bot.SetWebhookParams{URL: url, SecretToken: cfg.TelegramWebhookSecret,

@@ -79,3 +79,13 @@ func TestSetupFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+func TestSetupRegistersCommands(t *testing.T) {
+	e := testenv.New(t)
+	if err := admin.Setup(context.Background(), e.Bot, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if en, ru := e.TG.Commands(), e.TG.CommandsFor("default", "ru"); len(en) != 2 || en[0].Command != "start" || len(ru) != 2 || ru[1].Description != "Как им пользоваться" {
+		t.Errorf("commands: %+v / %+v", en, ru)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-telegram/bot/models"
 )
 
 // texts holds every word the bot says to a Telegram user, in one language.
@@ -96,4 +98,19 @@ func (t *texts) caption(model string, seconds float64) string {
 		return fmt.Sprintf(t.CaptionNoTime, model)
 	}
 	return fmt.Sprintf(t.Caption, model, seconds)
+}
+
+// Commands is the command menu, by language code ("" for everyone else),
+// registered by photobot setup.
+func Commands() map[string][]models.BotCommand {
+	return map[string][]models.BotCommand{
+		"": {
+			{Command: "start", Description: "What this bot does"},
+			{Command: "help", Description: "How to use it"},
+		},
+		"ru": {
+			{Command: "start", Description: "Что умеет этот бот"},
+			{Command: "help", Description: "Как им пользоваться"},
+		},
+	}
 }

@@ -4,6 +4,7 @@
 //	photobot serve   both webhooks over HTTP on $PORT
 //	photobot run     the bot on this machine: long polling, no public URL
 //	photobot setup   prepare the bucket and the Telegram webhook
+//	photobot doctor  check a deployment
 package main
 
 import (
@@ -32,6 +33,7 @@ Usage:
   photobot serve   serve both webhooks over HTTP on $PORT (what the cloud functions run)
   photobot run     run the bot here: long polling, no public URL, storage in $DATA_DIR or $S3_BUCKET
   photobot setup   prepare the bucket (lifecycle, conditional writes) and set the Telegram webhook
+  photobot doctor  check a deployment: configuration, bucket, webhook, tokens, model (OK/WARN/FAIL)
 
 Configuration comes from environment variables: see README.md.
 `
@@ -59,6 +61,13 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		mode = config.Run
 	case "setup":
 		mode = config.Setup
+	case "doctor":
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if !admin.Doctor(dctx, getenv, stdout) {
+			return errors.New("doctor found problems")
+		}
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
