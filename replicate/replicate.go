@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/photobot/photobot/internal/retry"
 )
 
 // DefaultAPIURL is Replicate's API base.
@@ -172,15 +174,11 @@ type Client struct {
 	token string
 	http  *http.Client
 
-	// Attempts bounds how often a request is tried (default 3). Creating
-	// a prediction is retried only when it surely was not created: 429 and
-	// gateway errors (502, 503, 504).
-	Attempts int
-	// Backoff before the second attempt; doubles after. Default 250 ms.
-	Backoff time.Duration
-	// MaxRetryAfter caps a honoured Retry-After (default 3 s); a longer
-	// one ends the call with a transient error.
-	MaxRetryAfter time.Duration
+	// Policy retries failed requests: 3 attempts, 250 ms then doubling, a
+	// Retry-After of at most 3 s honoured. Creating a prediction is retried
+	// only when it surely was not created: 429 and gateway errors (502,
+	// 503, 504).
+	retry.Policy
 }
 
 // New returns a client for the API at base (DefaultAPIURL when empty).
@@ -192,7 +190,7 @@ func New(base, token string, hc *http.Client) *Client {
 		hc = &http.Client{Timeout: 20 * time.Second}
 	}
 	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc,
-		Attempts: 3, Backoff: 250 * time.Millisecond, MaxRetryAfter: 3 * time.Second}
+		Policy: retry.Policy{Attempts: 3, Backoff: 250 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}
 }
 
 // CreateOptions are the optional parts of a prediction request.
@@ -370,28 +368,14 @@ func (c *Client) UploadFile(ctx context.Context, name, contentType string, data 
 
 // call does one API request with bounded, context-aware retries.
 func (c *Client) call(ctx context.Context, op, method, path string, hdr http.Header, body []byte, out any) error {
-	wait := c.Backoff
-	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, op, method, path, hdr, body, out)
-		if err == nil || attempt >= c.Attempts || ctx.Err() != nil || !c.retryable(method, err) {
-			return err
-		}
-		var e *Error
-		if errors.As(err, &e) && e.RetryAfter > 0 {
-			if e.RetryAfter > c.MaxRetryAfter {
-				return err
+	return c.Policy.Do(ctx, func(ctx context.Context) error { return c.once(ctx, op, method, path, hdr, body, out) },
+		func(err error) (bool, time.Duration) {
+			var e *Error
+			if !c.retryable(method, err) || !errors.As(err, &e) {
+				return false, 0
 			}
-			wait = max(wait, e.RetryAfter)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait *= 2
-	}
+			return true, e.RetryAfter
+		})
 }
 
 func (c *Client) retryable(method string, err error) bool {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+
+	"github.com/photobot/photobot/internal/retry"
 )
 
 // DefaultAPIURL is the public Bot API server.
@@ -34,14 +36,10 @@ type Client struct {
 	token string
 	http  *http.Client
 
-	// Attempts is how many times a call is tried when it fails
-	// transiently (5xx, 429, network errors). Default 3.
-	Attempts int
-	// Backoff is the wait before the second attempt; it doubles after.
-	Backoff time.Duration
-	// MaxRetryAfter caps how long a 429's retry_after is honoured inside
-	// one call; longer waits are returned to the caller as transient errors.
-	MaxRetryAfter time.Duration
+	// Policy retries calls that fail transiently (5xx, 429, network
+	// errors): 3 attempts, 200 ms then doubling, a retry_after of at most
+	// 3 s honoured; a longer one is returned as a transient error.
+	retry.Policy
 }
 
 // New returns a client for the Bot API at base (DefaultAPIURL when empty).
@@ -64,7 +62,7 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
 	return &Client{api: api, base: base, token: token, http: hc,
-		Attempts: 3, Backoff: 200 * time.Millisecond, MaxRetryAfter: 3 * time.Second}, nil
+		Policy: retry.Policy{Attempts: 3, Backoff: 200 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}, nil
 }
 
 // Error is a failure answered by the Bot API, or a failure to reach it.
@@ -168,34 +166,17 @@ func (c *Client) redact(s string) string {
 
 // do runs call, retrying transient failures a bounded number of times.
 func (c *Client) do(ctx context.Context, method string, call func(context.Context) error) error {
-	wait := c.Backoff
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = c.classify(method, call(ctx))
-		if err == nil || attempt >= c.Attempts || ctx.Err() != nil {
-			return err
-		}
-		var e *Error
-		if errors.As(err, &e) {
-			if e.Permanent() || e.Code == http.StatusConflict {
-				return err
+	return c.Policy.Do(ctx, func(ctx context.Context) error { return c.classify(method, call(ctx)) },
+		func(err error) (bool, time.Duration) {
+			var e *Error
+			if errors.As(err, &e) && (e.Permanent() || e.Code == http.StatusConflict) {
+				return false, 0
 			}
-			if e.RetryAfter > c.MaxRetryAfter {
-				return err
+			if errors.As(err, &e) {
+				return true, e.RetryAfter
 			}
-			if e.RetryAfter > wait {
-				wait = e.RetryAfter
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait *= 2
-	}
+			return true, 0
+		})
 }
 
 // GetFile resolves a file id to its size and download path.
