@@ -43,9 +43,11 @@ const updateLeaseTTL = 2 * time.Minute
 // which the transport answers so that Telegram delivers the update again;
 // every permanent failure becomes a reply instead.
 //
-// A photo goes: claim the update (once only) ∥ getFile → download → store →
-// presign; then create the prediction; then save the task ∥ mark the
-// update done; then "accepted".
+// A photo goes: [claim the update (once only) → reserve the user's quota]
+// ∥ [getFile → download → store → presign]; then create the prediction;
+// then save the task ∥ mark the update done ∥ claim the album's
+// acknowledgement; then "accepted", in the webhook's answer. Five round
+// trips in a row, whatever the bookkeeping.
 func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error) {
 	msg := u.Message
 	if msg == nil {
@@ -108,21 +110,7 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		return b.failed(ctx, c.lease, msg, t, fetchErr, log)
 	}
 
-	input := maps.Clone(b.Input)
-	if input == nil {
-		input = map[string]any{}
-	}
-	input[b.ImageField] = url
-	if b.PromptField != "" && strings.TrimSpace(msg.Caption) != "" {
-		input[b.PromptField] = strings.TrimSpace(msg.Caption)
-	}
-	opts := replicate.CreateOptions{CancelAfter: b.predictionDeadline()}
-	if b.WebhookURL != "" {
-		opts.Webhook, opts.Events = b.WebhookURL, []string{"completed"}
-	}
-	cctx, cancel := b.call(ctx)
-	p, err := b.Replicate.Create(cctx, b.Model, input, opts)
-	cancel()
+	p, err := b.createPrediction(ctx, url, msg.Caption)
 	if err != nil {
 		b.refund(ctx, msg, u.ID, limited, log)
 		return b.failed(ctx, c.lease, msg, t, err, log)
@@ -168,6 +156,27 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 		return reply(t.AcceptedAlbum), nil
 	}
 	return reply(t.Accepted), nil
+}
+
+// createPrediction starts the model on the photo at url: REPLICATE_INPUT,
+// the photo in ImageField, the caption in PromptField, a deadline, and the
+// webhook unless the prediction is polled.
+func (b *Bot) createPrediction(ctx context.Context, url, caption string) (*replicate.Prediction, error) {
+	input := maps.Clone(b.Input)
+	if input == nil {
+		input = map[string]any{}
+	}
+	input[b.ImageField] = url
+	if caption = strings.TrimSpace(caption); b.PromptField != "" && caption != "" {
+		input[b.PromptField] = caption
+	}
+	opts := replicate.CreateOptions{CancelAfter: b.predictionDeadline()}
+	if b.WebhookURL != "" {
+		opts.Webhook, opts.Events = b.WebhookURL, []string{"completed"}
+	}
+	ctx, cancel := b.call(ctx)
+	defer cancel()
+	return b.Replicate.Create(ctx, b.Model, input, opts)
 }
 
 // firstOfAlbum reports whether msg is the first photo of its album to be
