@@ -90,40 +90,58 @@ func Files(dir string, fn Function) (map[string][]byte, error) {
 		return nil, err
 	}
 	files["index.go"] = []byte(fmt.Sprintf(indexGo, fn.Name, fn.Doc, fn.Entry))
-	if files["go.sum"], err = completeSums(files); err != nil {
+	if files["go.mod"], files["go.sum"], err = tidy(files); err != nil {
 		return nil, err
 	}
 	return files, nil
 }
 
-// completeSums returns go.sum with every checksum the builder needs.
-// Without a go line, go.mod is read with Go 1.16 rules: the module graph is
-// not pruned, so the go command wants the go.mod checksums of modules that
-// the pruned graph of the repository never reads. The builder installs
-// dependencies itself (module mode "mod", as Yandex documents: "upload
-// go.sum to pin versions"); so does this check, with the runtime's Go.
-func completeSums(files map[string][]byte) ([]byte, error) {
+// tidy returns go.mod and go.sum cut down to what the function needs (the
+// repository's tests need more), with every checksum the builder needs:
+// without a go line go.mod is read with Go 1.16 rules, so the module graph
+// is not pruned and the go command wants checksums the repository's pruned
+// graph never reads. It uses the runtime's Go, and ends with the build's
+// own module resolution, as the builder runs it ("installs dependencies":
+// module mode mod, pinned by go.sum).
+func tidy(files map[string][]byte) (mod, sum []byte, err error) {
 	tmp, err := os.MkdirTemp("", "ycpack-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	for name, data := range files {
 		p := filepath.Join(tmp, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	cmd := exec.Command("go", "build", "-n", "-buildmode=plugin", "-tags", "ycf", ".")
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN="+Toolchain)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("the archive does not build: %v\n%s", err, out)
+	run := func(args ...string) error {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = tmp
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN="+Toolchain)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
 	}
-	return os.ReadFile(filepath.Join(tmp, "go.sum"))
+	if err := run("mod", "tidy"); err != nil {
+		return nil, nil, err
+	}
+	if mod, err = os.ReadFile(filepath.Join(tmp, "go.mod")); err != nil {
+		return nil, nil, err
+	}
+	mod = StripGoMod(mod)
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), mod, 0o644); err != nil {
+		return nil, nil, err
+	}
+	if err := run("build", "-n", "-buildmode=plugin", "-tags", "ycf", "."); err != nil {
+		return nil, nil, fmt.Errorf("the archive does not build: %w", err)
+	}
+	sum, err = os.ReadFile(filepath.Join(tmp, "go.sum"))
+	return mod, sum, err
 }
 
 const indexGo = `// Entry point of %[1]s (%[2]s), written by make package.
