@@ -30,3 +30,27 @@ tools:
 ## package: dist/fn-handler.zip and dist/fn-callback.zip for Yandex Cloud Functions
 package:
 	$(GO) run ./cmd/ycpack -o dist
+
+.PHONY: bench load
+
+## bench: measure serve against the performance targets (cold start, round trips, CPU, memory, throughput) and print a table; Linux, ~2 min
+bench:
+	$(GO) run ./bench
+
+## load: 1000 photos from 100 chats, 32 at a time, through serve; every photo must get exactly one result
+load:
+	$(GO) run ./bench -load -photos 1000 -chats 100 -concurrency 32
+
+.PHONY: deploy destroy deploy-dry-run
+
+## deploy: everything on Yandex Cloud (README.md, "Deploy to Yandex Cloud"); needs yc, terraform, go, TG_BOT_TOKEN, REPLICATE_API_TOKEN
+deploy:
+	./deploy/deploy.sh deploy
+
+## destroy: delete the Telegram webhook, then everything deploy made
+destroy:
+	./deploy/deploy.sh destroy
+
+## deploy-dry-run: print every command of a deploy, secrets masked; needs no tool or credentials
+deploy-dry-run:
+	DRY_RUN=1 ./deploy/deploy.sh deploy

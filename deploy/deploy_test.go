@@ -1,0 +1,1659 @@
+// Tests of the Yandex Cloud deployment (deploy/): the API Gateway spec, the
+// Terraform configuration and deploy.sh. The yandex provider cannot be
+// downloaded here, so `terraform validate` is out of reach; instead these
+// tests parse the .tf files and check what validate would (names of
+// resources, attributes and references) plus what it would not: that the
+// functions get every variable photobot needs, secrets only from Lockbox,
+// the bucket's lifecycle rules equal to the Go code's, IAM scoped to single
+// resources, and the gateway's routes wired to the right functions.
+package deploy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/photobot/photobot/config"
+	"github.com/photobot/photobot/httpapi"
+	"github.com/photobot/photobot/pipeline"
+)
+
+// --- allow-lists ------------------------------------------------------------
+
+// schema lists, per resource type, the arguments and nested blocks (dotted
+// paths) a configuration may write, and the attributes it may read. They are
+// taken from the providers' documentation:
+//   - yandex-cloud/terraform-provider-yandex, docs/resources/<type without
+//     "yandex_">.md: function.md, function_iam_binding.md,
+//     function_iam_member.md, api_gateway.md, storage_bucket.md,
+//     storage_bucket_iam_binding.md (since 0.145.0), iam_service_account.md,
+//     iam_service_account_static_access_key.md, lockbox_secret.md,
+//     lockbox_secret_version.md, lockbox_secret_version_hashed.md,
+//     lockbox_secret_iam_member.md, resourcemanager_folder_iam_member.md;
+//   - hashicorp/terraform-provider-random, docs/resources/id.md and
+//     password.md.
+//
+// Only what this deployment could reasonably use is listed: a name missing
+// here fails the test, so a typo (or an attribute the provider does not
+// have) is caught before anyone runs terraform.
+type schema struct {
+	args     []string // arguments and blocks, nested ones as block.arg
+	computed []string // read-only attributes (id is always readable)
+}
+
+var providerSchemas = map[string]schema{
+	"yandex_function": {
+		args: []string{
+			"name", "folder_id", "description", "labels", "user_hash", "runtime", "entrypoint",
+			"memory", "execution_timeout", "service_account_id", "environment", "tags",
+			"secrets", "secrets.id", "secrets.version_id", "secrets.key", "secrets.environment_variable",
+			"content", "content.zip_filename",
+			"package", "package.sha_256", "package.bucket_name", "package.object_name",
+			"connectivity", "connectivity.network_id",
+			"log_options", "log_options.disabled", "log_options.log_group_id", "log_options.folder_id", "log_options.min_level",
+			"tmpfs_size", "concurrency",
+		},
+		computed: []string{"created_at", "version", "image_size"},
+	},
+	"yandex_function_iam_binding": {args: []string{"function_id", "role", "members", "sleep_after"}},
+	"yandex_function_iam_member":  {args: []string{"function_id", "role", "member", "sleep_after"}},
+	"yandex_api_gateway": {
+		args: []string{
+			"name", "description", "folder_id", "labels", "spec", "variables", "execution_timeout",
+			"custom_domains", "custom_domains.fqdn", "custom_domains.certificate_id", "custom_domains.domain_id",
+			"connectivity", "connectivity.network_id",
+			"canary", "canary.weight", "canary.variables",
+			"log_options", "log_options.disabled", "log_options.folder_id", "log_options.log_group_id", "log_options.min_level",
+		},
+		computed: []string{"created_at", "domain", "log_group_id", "status", "user_domains"},
+	},
+	"yandex_storage_bucket": {
+		args: []string{
+			"bucket", "bucket_prefix", "folder_id", "access_key", "secret_key", "acl", "force_destroy",
+			"max_size", "default_storage_class", "tags",
+			"anonymous_access_flags", "anonymous_access_flags.read", "anonymous_access_flags.list", "anonymous_access_flags.config_read",
+			"versioning", "versioning.enabled",
+			"lifecycle_rule", "lifecycle_rule.id", "lifecycle_rule.prefix", "lifecycle_rule.enabled",
+			"lifecycle_rule.abort_incomplete_multipart_upload_days",
+			"lifecycle_rule.filter", "lifecycle_rule.filter.prefix",
+			"lifecycle_rule.filter.object_size_greater_than", "lifecycle_rule.filter.object_size_less_than",
+			"lifecycle_rule.expiration", "lifecycle_rule.expiration.days", "lifecycle_rule.expiration.date",
+			"lifecycle_rule.noncurrent_version_expiration", "lifecycle_rule.noncurrent_version_expiration.days",
+		},
+		computed: []string{"bucket_domain_name", "website_endpoint", "website_domain"},
+	},
+	"yandex_storage_bucket_iam_binding": {args: []string{"bucket", "role", "members"}},
+	"yandex_iam_service_account": {
+		args:     []string{"name", "description", "folder_id", "labels"},
+		computed: []string{"created_at", "service_account_id"},
+	},
+	"yandex_iam_service_account_static_access_key": {
+		args: []string{
+			"service_account_id", "description", "pgp_key",
+			"output_to_lockbox", "output_to_lockbox.secret_id",
+			"output_to_lockbox.entry_for_access_key", "output_to_lockbox.entry_for_secret_key",
+		},
+		computed: []string{"access_key", "secret_key", "encrypted_secret_key", "key_fingerprint", "created_at", "output_to_lockbox_version_id"},
+	},
+	"yandex_lockbox_secret": {
+		args:     []string{"name", "description", "folder_id", "labels", "kms_key_id", "deletion_protection"},
+		computed: []string{"created_at", "status"},
+	},
+	"yandex_lockbox_secret_version": {
+		args: []string{"secret_id", "description", "entries", "entries.key", "entries.text_value"},
+	},
+	"yandex_lockbox_secret_version_hashed": {
+		args: []string{
+			"secret_id", "description",
+			"key_1", "text_value_1", "key_2", "text_value_2", "key_3", "text_value_3", "key_4", "text_value_4",
+			"key_5", "text_value_5", "key_6", "text_value_6", "key_7", "text_value_7", "key_8", "text_value_8",
+			"key_9", "text_value_9", "key_10", "text_value_10",
+		},
+	},
+	"yandex_lockbox_secret_iam_member":         {args: []string{"secret_id", "role", "member", "sleep_after"}},
+	"yandex_resourcemanager_folder_iam_member": {args: []string{"folder_id", "role", "member", "sleep_after"}},
+	"random_id": {
+		args:     []string{"byte_length", "keepers", "prefix"},
+		computed: []string{"b64_std", "b64_url", "dec", "hex"},
+	},
+	"random_password": {
+		args: []string{
+			"length", "keepers", "lower", "upper", "numeric", "special", "override_special",
+			"min_lower", "min_numeric", "min_special", "min_upper",
+		},
+		computed: []string{"result", "bcrypt_hash"},
+	},
+}
+
+// Arguments of the yandex provider block (terraform-provider-yandex,
+// docs/index.md). Credentials are deliberately absent: they come from the
+// environment (YC_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE).
+var yandexProviderArgs = []string{"cloud_id", "folder_id", "zone", "endpoint", "storage_endpoint", "region_id"}
+
+// Meta-arguments Terraform allows in every resource.
+var metaArgs = []string{
+	"count", "for_each", "depends_on", "provider",
+	"lifecycle", "lifecycle.create_before_destroy", "lifecycle.prevent_destroy",
+	"lifecycle.ignore_changes", "lifecycle.replace_triggered_by",
+}
+
+// Names the functions must get from Lockbox, never as plain environment.
+var secretNames = []string{
+	"TG_BOT_TOKEN", "REPLICATE_API_TOKEN", "TG_WEBHOOK_SECRET",
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REPLICATE_WEBHOOK_SECRET",
+}
+
+// --- the parsed configuration -----------------------------------------------
+
+type tfConfig struct {
+	src       map[string][]byte // file name -> contents
+	files     map[string]*hclsyntax.Body
+	resources map[string]*hclsyntax.Block // "type.name"
+	order     []string                    // resource addresses in file order
+	variables map[string]*hclsyntax.Block
+	locals    map[string]*hclsyntax.Attribute
+	outputs   map[string]*hclsyntax.Block
+	providers []*hclsyntax.Block
+	terraform []*hclsyntax.Block
+}
+
+func loadTerraform(t *testing.T) *tfConfig {
+	t.Helper()
+	paths, err := filepath.Glob("terraform/*.tf")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no deploy/terraform/*.tf: %v", err)
+	}
+	c := &tfConfig{
+		src: map[string][]byte{}, files: map[string]*hclsyntax.Body{},
+		resources: map[string]*hclsyntax.Block{}, variables: map[string]*hclsyntax.Block{},
+		locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Block{},
+	}
+	p := hclparse.NewParser()
+	for _, path := range paths {
+		f, diags := p.ParseHCLFile(path)
+		if diags.HasErrors() {
+			t.Fatalf("%s does not parse: %s", path, diags.Error())
+		}
+		body := f.Body.(*hclsyntax.Body)
+		c.src[path] = f.Bytes
+		c.files[path] = body
+		if len(body.Attributes) > 0 {
+			for name := range body.Attributes {
+				t.Errorf("%s: top-level attribute %q", path, name)
+			}
+		}
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "resource":
+				addr := b.Labels[0] + "." + b.Labels[1]
+				if _, dup := c.resources[addr]; dup {
+					t.Errorf("%s: resource %s declared twice", path, addr)
+				}
+				c.resources[addr] = b
+				c.order = append(c.order, addr)
+			case "variable":
+				c.variables[b.Labels[0]] = b
+			case "output":
+				c.outputs[b.Labels[0]] = b
+			case "locals":
+				for name, a := range b.Body.Attributes {
+					if _, dup := c.locals[name]; dup {
+						t.Errorf("%s: local %s declared twice", path, name)
+					}
+					c.locals[name] = a
+				}
+			case "provider":
+				c.providers = append(c.providers, b)
+			case "terraform":
+				c.terraform = append(c.terraform, b)
+			default:
+				// data sources, modules...: not used; an allow-list would be needed.
+				t.Errorf("%s: unexpected top-level block %s %v", path, b.Type, b.Labels)
+			}
+		}
+	}
+	return c
+}
+
+// text is the source of expr, as written.
+func (c *tfConfig) text(expr hcl.Expression) string {
+	if expr == nil {
+		return "<missing>"
+	}
+	r := expr.Range()
+	return string(c.src[r.Filename][r.Start.Byte:r.End.Byte])
+}
+
+// resourcesOf returns the resources of type typ, in file order.
+func (c *tfConfig) resourcesOf(typ string) []*hclsyntax.Block {
+	var out []*hclsyntax.Block
+	for _, addr := range c.order {
+		if b := c.resources[addr]; b.Labels[0] == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func attr(b *hclsyntax.Block, name string) hclsyntax.Expression {
+	if a, ok := b.Body.Attributes[name]; ok {
+		return a.Expr
+	}
+	return nil
+}
+
+func blocks(b *hclsyntax.Block, typ string) []*hclsyntax.Block {
+	var out []*hclsyntax.Block
+	for _, nb := range b.Body.Blocks {
+		if nb.Type == typ {
+			out = append(out, nb)
+		}
+	}
+	return out
+}
+
+// literal evaluates an expression without variables: a string, number or
+// bool literal (or a template of literals).
+func literal(expr hcl.Expression) (cty.Value, bool) {
+	if expr == nil {
+		return cty.NilVal, false
+	}
+	v, diags := expr.Value(nil)
+	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func literalString(expr hcl.Expression) (string, bool) {
+	v, ok := literal(expr)
+	if !ok || v.Type() != cty.String {
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+func literalInt(expr hcl.Expression) (int64, bool) {
+	v, ok := literal(expr)
+	if !ok || v.Type() != cty.Number {
+		return 0, false
+	}
+	n, acc := v.AsBigFloat().Int64()
+	return n, acc == 0
+}
+
+// stringLiterals returns every string literal inside expr.
+func stringLiterals(expr hcl.Expression) []string {
+	var out []string
+	if expr == nil {
+		return nil
+	}
+	hclsyntax.VisitAll(expr.(hclsyntax.Node), func(n hclsyntax.Node) hcl.Diagnostics {
+		if l, ok := n.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String {
+			out = append(out, l.Val.AsString())
+		}
+		return nil
+	})
+	return out
+}
+
+// resultStrings returns the string values expr may have: a literal, or the
+// literal results of a conditional (cond ? null : "A" gives A).
+func resultStrings(expr hcl.Expression) []string {
+	if c, ok := expr.(*hclsyntax.ConditionalExpr); ok {
+		return append(resultStrings(c.TrueResult), resultStrings(c.FalseResult)...)
+	}
+	if s, ok := literalString(expr); ok {
+		return []string{s}
+	}
+	return nil
+}
+
+// tupleStrings returns the string elements of every tuple in expr
+// (cond ? [] : ["A"] gives A).
+func tupleStrings(expr hcl.Expression) []string {
+	var out []string
+	hclsyntax.VisitAll(expr.(hclsyntax.Node), func(n hclsyntax.Node) hcl.Diagnostics {
+		if tup, ok := n.(*hclsyntax.TupleConsExpr); ok {
+			for _, e := range tup.Exprs {
+				if s, ok := literalString(e); ok {
+					out = append(out, s)
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// ref is a reference a.b.c as names (indexes dropped).
+type ref []string
+
+func (r ref) String() string { return strings.Join(r, ".") }
+
+func refOf(t hcl.Traversal) ref {
+	r := ref{t.RootName()}
+	for _, step := range t[1:] {
+		if a, ok := step.(hcl.TraverseAttr); ok {
+			r = append(r, a.Name)
+		}
+	}
+	return r
+}
+
+// refs returns the references made inside expr, without the iteration
+// variables of for expressions and dynamic blocks.
+func refs(expr hcl.Expression) []ref {
+	if expr == nil {
+		return nil
+	}
+	var out []ref
+	for _, tr := range expr.Variables() {
+		out = append(out, refOf(tr))
+	}
+	return out
+}
+
+// refsDeep is refs, following local.* to the locals' expressions.
+func (c *tfConfig) refsDeep(expr hcl.Expression) []ref {
+	var out []ref
+	seen := map[string]bool{}
+	var walk func(hcl.Expression)
+	walk = func(e hcl.Expression) {
+		for _, r := range refs(e) {
+			out = append(out, r)
+			if r[0] == "local" && len(r) > 1 && !seen[r[1]] {
+				seen[r[1]] = true
+				if l, ok := c.locals[r[1]]; ok {
+					walk(l.Expr)
+				}
+			}
+		}
+	}
+	walk(expr)
+	return out
+}
+
+// refTo reports whether expr is exactly (or, with inside, contains) a
+// reference starting with prefix, e.g. yandex_lockbox_secret.main.id.
+func hasRef(expr hcl.Expression, prefix ...string) bool {
+	for _, r := range refs(expr) {
+		if len(r) >= len(prefix) && slices.Equal(r[:len(prefix)], prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// refTarget returns the resource address "type.name" expr refers to through
+// the given attribute (e.g. id), when expr is just that reference.
+func refTarget(expr hcl.Expression, typ, attribute string) (string, bool) {
+	e, ok := expr.(*hclsyntax.ScopeTraversalExpr)
+	if !ok {
+		return "", false
+	}
+	r := refOf(e.Traversal)
+	if len(r) != 3 || r[0] != typ || r[2] != attribute {
+		return "", false
+	}
+	return r[0] + "." + r[1], true
+}
+
+// objectKeys returns the keys of every object constructor in expr,
+// following local.* references (for merge(...), conditionals and the like).
+func (c *tfConfig) objectKeys(expr hcl.Expression) map[string]hcl.Expression {
+	keys := map[string]hcl.Expression{}
+	if expr == nil {
+		return keys
+	}
+	seen := map[string]bool{}
+	var walk func(hcl.Expression)
+	walk = func(e hcl.Expression) {
+		hclsyntax.VisitAll(e.(hclsyntax.Node), func(n hclsyntax.Node) hcl.Diagnostics {
+			switch n := n.(type) {
+			case *hclsyntax.ObjectConsExpr:
+				for _, item := range n.Items {
+					k := hcl.ExprAsKeyword(item.KeyExpr)
+					if k == "" {
+						k, _ = literalString(item.KeyExpr)
+					}
+					keys[k] = item.ValueExpr
+				}
+			case *hclsyntax.ScopeTraversalExpr:
+				r := refOf(n.Traversal)
+				if r[0] == "local" && len(r) == 2 && !seen[r[1]] {
+					seen[r[1]] = true
+					if l, ok := c.locals[r[1]]; ok {
+						walk(l.Expr)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	walk(expr)
+	return keys
+}
+
+// --- Terraform: parsing, names, references ----------------------------------
+
+func TestTerraformUsesOnlyDocumentedNames(t *testing.T) {
+	c := loadTerraform(t)
+	for _, addr := range c.order {
+		b := c.resources[addr]
+		typ := b.Labels[0]
+		s, ok := providerSchemas[typ]
+		if !ok {
+			t.Errorf("%s: resource type %s is not in the allow-list (a typo, or add it from the provider's docs)", b.Range(), typ)
+			continue
+		}
+		allowed := append(slices.Clone(s.args), metaArgs...)
+		checkBody(t, addr, b.Body, "", allowed)
+	}
+	for _, p := range c.providers {
+		if p.Labels[0] != "yandex" {
+			t.Errorf("%s: provider %q configured; only yandex needs configuration", p.Range(), p.Labels[0])
+			continue
+		}
+		checkBody(t, "provider yandex", p.Body, "", yandexProviderArgs)
+	}
+	if len(c.providers) != 1 {
+		t.Errorf("want one provider \"yandex\" block, found %d", len(c.providers))
+	}
+}
+
+// checkBody fails on every argument or block of body whose dotted path is
+// not allowed. dynamic "x" { content { ... } } counts as block x.
+func checkBody(t *testing.T, where string, body *hclsyntax.Body, prefix string, allowed []string) {
+	t.Helper()
+	for name, a := range body.Attributes {
+		if !slices.Contains(allowed, prefix+name) {
+			t.Errorf("%s: %s: unknown argument %q", a.SrcRange, where, prefix+name)
+		}
+	}
+	for _, nb := range body.Blocks {
+		if nb.Type == "dynamic" {
+			label := nb.Labels[0]
+			if !slices.Contains(allowed, prefix+label) {
+				t.Errorf("%s: %s: unknown block %q (dynamic)", nb.Range(), where, prefix+label)
+				continue
+			}
+			for name := range nb.Body.Attributes {
+				if name != "for_each" && name != "iterator" && name != "labels" {
+					t.Errorf("%s: %s: dynamic %q: unexpected %q", nb.Range(), where, label, name)
+				}
+			}
+			for _, content := range nb.Body.Blocks {
+				if content.Type != "content" {
+					t.Errorf("%s: %s: dynamic %q: unexpected block %q", content.Range(), where, label, content.Type)
+					continue
+				}
+				checkBody(t, where, content.Body, prefix+label+".", allowed)
+			}
+			continue
+		}
+		if !slices.Contains(allowed, prefix+nb.Type) {
+			t.Errorf("%s: %s: unknown block %q", nb.Range(), where, prefix+nb.Type)
+			continue
+		}
+		checkBody(t, where, nb.Body, prefix+nb.Type+".", allowed)
+	}
+}
+
+// What `terraform validate` would check of references: every var.*,
+// local.* and resource reference names something declared, and a resource
+// attribute read is one its type has.
+func TestTerraformReferencesResolve(t *testing.T) {
+	c := loadTerraform(t)
+	iterators := map[string]bool{}
+	var all []hcl.Expression
+	var collect func(b *hclsyntax.Body, isVariable bool)
+	collect = func(b *hclsyntax.Body, isVariable bool) {
+		for name, a := range b.Attributes {
+			if isVariable && name == "type" { // type = string: a type, not a reference
+				continue
+			}
+			all = append(all, a.Expr)
+		}
+		for _, nb := range b.Blocks {
+			if nb.Type == "dynamic" {
+				iterators[nb.Labels[0]] = true
+			}
+			collect(nb.Body, false)
+		}
+	}
+	for _, body := range c.files {
+		for _, b := range body.Blocks {
+			collect(b.Body, b.Type == "variable")
+		}
+	}
+	for _, e := range all {
+		for _, r := range refs(e) {
+			where := e.Range().String()
+			switch {
+			case r[0] == "var":
+				if len(r) < 2 || c.variables[r[1]] == nil {
+					t.Errorf("%s: %s: no such variable", where, r)
+				}
+			case r[0] == "local":
+				if len(r) < 2 || c.locals[r[1]] == nil {
+					t.Errorf("%s: %s: no such local", where, r)
+				}
+			case r[0] == "path", r[0] == "terraform", r[0] == "count", r[0] == "each", r[0] == "self", iterators[r[0]]:
+			default:
+				if len(r) < 2 || c.resources[r[0]+"."+r[1]] == nil {
+					t.Errorf("%s: %s: no such resource", where, r)
+					continue
+				}
+				if len(r) >= 3 {
+					s := providerSchemas[r[0]]
+					if r[2] != "id" && !slices.Contains(s.args, r[2]) && !slices.Contains(s.computed, r[2]) {
+						t.Errorf("%s: %s: %s has no attribute %q", where, r, r[0], r[2])
+					}
+				}
+			}
+		}
+	}
+	// depends_on lists resources, which refs() reports like any other.
+}
+
+func TestTerraformVariables(t *testing.T) {
+	c := loadTerraform(t)
+	for name, v := range c.variables {
+		if d, ok := literalString(attr(v, "description")); !ok || d == "" {
+			t.Errorf("variable %s has no description", name)
+		}
+	}
+	sensitive := []string{"tg_bot_token", "replicate_api_token", "replicate_webhook_secret", "tg_webhook_secret"}
+	for _, name := range sensitive {
+		v := c.variables[name]
+		if v == nil {
+			t.Errorf("variable %s is missing", name)
+			continue
+		}
+		if s, ok := literal(attr(v, "sensitive")); !ok || s != cty.True {
+			t.Errorf("variable %s must be sensitive = true", name)
+		}
+	}
+	required := map[string]bool{"folder_id": true, "tg_bot_token": true, "replicate_api_token": true}
+	wantDefaults := map[string]any{
+		"zone": "ru-central1-a", "name_prefix": "photobot", "bucket_name": "", "cloud_id": "",
+		"replicate_input": `{"scale": 2}`, "replicate_image_field": "image", "replicate_webhook_secret": "",
+		"tg_webhook_secret": "", "public_url": "", "log_level": "info",
+		"handler_memory": int64(256), "handler_timeout": int64(30), "callback_memory": int64(256), "callback_timeout": int64(30),
+	}
+	for name, v := range c.variables {
+		def := attr(v, "default")
+		if required[name] {
+			if def != nil {
+				t.Errorf("variable %s is required and must have no default", name)
+			}
+			continue
+		}
+		if def == nil {
+			t.Errorf("variable %s has no default", name)
+			continue
+		}
+		want, ok := wantDefaults[name]
+		if !ok {
+			continue
+		}
+		switch w := want.(type) {
+		case string:
+			if got, ok := literalString(def); !ok || got != w {
+				t.Errorf("variable %s: default %s, want %q", name, c.text(def), w)
+			}
+		case int64:
+			if got, ok := literalInt(def); !ok || got != w {
+				t.Errorf("variable %s: default %s, want %d", name, c.text(def), w)
+			}
+		}
+	}
+	for name := range wantDefaults {
+		if c.variables[name] == nil {
+			t.Errorf("variable %s is missing", name)
+		}
+	}
+	if m, ok := literalString(attr(c.variables["replicate_model"], "default")); !ok || !strings.HasPrefix(m, "nightmareai/real-esrgan:") {
+		t.Errorf("replicate_model default %q", m)
+	}
+	for _, p := range c.providers {
+		if !hasRef(attr(p, "folder_id"), "var", "folder_id") {
+			t.Errorf("provider yandex: folder_id must be var.folder_id")
+		}
+	}
+}
+
+// --- Terraform: the functions --------------------------------------------------
+
+// function is what the test learned about one yandex_function.
+type function struct {
+	addr   string
+	block  *hclsyntax.Block
+	zip    string               // the zip's path as written (after local.*)
+	env    map[string]bool      // plain environment
+	secret map[string][2]string // env name -> version resource address, Lockbox key
+}
+
+func (c *tfConfig) functions(t *testing.T) map[string]*function {
+	t.Helper()
+	fns := map[string]*function{}
+	for _, b := range c.resourcesOf("yandex_function") {
+		f := &function{addr: "yandex_function." + b.Labels[1], block: b, env: map[string]bool{}, secret: map[string][2]string{}}
+		contents := blocks(b, "content")
+		if len(contents) != 1 {
+			t.Errorf("%s: want one content block (zip_filename), found %d", f.addr, len(contents))
+			continue
+		}
+		zipExpr := attr(contents[0], "zip_filename")
+		f.zip = strings.Trim(c.resolveText(zipExpr), `"`)
+		switch {
+		case strings.HasSuffix(f.zip, "dist/fn-handler.zip"):
+			fns["fn-handler"] = f
+		case strings.HasSuffix(f.zip, "dist/fn-callback.zip"):
+			fns["fn-callback"] = f
+		default:
+			t.Errorf("%s: zip %q is neither dist/fn-handler.zip nor dist/fn-callback.zip", f.addr, f.zip)
+			continue
+		}
+		// user_hash = filesha256(<the same zip>)
+		uh, ok := attr(b, "user_hash").(*hclsyntax.FunctionCallExpr)
+		if !ok || uh.Name != "filesha256" || len(uh.Args) != 1 || c.text(uh.Args[0]) != c.text(zipExpr) {
+			t.Errorf("%s: user_hash must be filesha256(%s), is %s", f.addr, c.text(zipExpr), c.text(attr(b, "user_hash")))
+		}
+		for k := range c.objectKeys(attr(b, "environment")) {
+			f.env[k] = true
+		}
+		for _, s := range blocks(b, "secrets") {
+			c.addSecret(t, f, s.Body, nil)
+		}
+		for _, d := range blocks(b, "dynamic") {
+			if d.Labels[0] != "secrets" {
+				continue
+			}
+			for _, content := range d.Body.Blocks {
+				c.addSecret(t, f, content.Body, d)
+			}
+		}
+	}
+	return fns
+}
+
+// resolveText is the source of expr, with a local.* reference replaced by
+// the local's source (once).
+func (c *tfConfig) resolveText(expr hcl.Expression) string {
+	if e, ok := expr.(*hclsyntax.ScopeTraversalExpr); ok {
+		if r := refOf(e.Traversal); r[0] == "local" && len(r) == 2 && c.locals[r[1]] != nil {
+			return c.text(c.locals[r[1]].Expr)
+		}
+	}
+	return c.text(expr)
+}
+
+// addSecret records one secrets block and checks it reads an entry that the
+// referenced Lockbox version really has.
+func (c *tfConfig) addSecret(t *testing.T, f *function, body *hclsyntax.Body, dynamic *hclsyntax.Block) {
+	t.Helper()
+	get := func(name string) hclsyntax.Expression {
+		if a, ok := body.Attributes[name]; ok {
+			return a.Expr
+		}
+		t.Errorf("%s: secrets block without %s", f.addr, name)
+		return nil
+	}
+	idExpr, verExpr, keyExpr, envExpr := get("id"), get("version_id"), get("key"), get("environment_variable")
+	if idExpr == nil || verExpr == nil || keyExpr == nil || envExpr == nil {
+		return
+	}
+	secretAddr, ok := refTarget(idExpr, "yandex_lockbox_secret", "id")
+	if !ok {
+		t.Errorf("%s: secrets.id must be a yandex_lockbox_secret's id, is %s", f.addr, c.text(idExpr))
+		return
+	}
+	// Names: literals, or (dynamic) the iterator's value over for_each's literals.
+	var names, keys []string
+	if dynamic != nil {
+		iter := dynamic.Labels[0]
+		if c.text(envExpr) != iter+".value" || c.text(keyExpr) != iter+".value" {
+			t.Errorf("%s: dynamic secrets: key and environment_variable must be %s.value", f.addr, iter)
+			return
+		}
+		names = tupleStrings(dynamic.Body.Attributes["for_each"].Expr)
+		keys = names
+	} else {
+		n, ok1 := literalString(envExpr)
+		k, ok2 := literalString(keyExpr)
+		if !ok1 || !ok2 {
+			t.Errorf("%s: secrets key and environment_variable must be literals", f.addr)
+			return
+		}
+		names, keys = []string{n}, []string{k}
+	}
+	version, entries := c.lockboxVersion(t, verExpr, secretAddr)
+	for i, name := range names {
+		if !slices.Contains(entries, keys[i]) {
+			t.Errorf("%s: %s reads key %q of %s, which writes only %v", f.addr, name, keys[i], version, entries)
+		}
+		if _, dup := f.secret[name]; dup {
+			t.Errorf("%s: %s from two secrets blocks", f.addr, name)
+		}
+		f.secret[name] = [2]string{version, keys[i]}
+	}
+}
+
+// lockboxVersion returns the resource a version_id expression refers to and
+// the entry keys that resource writes into secretAddr.
+func (c *tfConfig) lockboxVersion(t *testing.T, verExpr hcl.Expression, secretAddr string) (string, []string) {
+	t.Helper()
+	if addr, ok := refTarget(verExpr, "yandex_lockbox_secret_version_hashed", "id"); ok {
+		b := c.resources[addr]
+		if s, _ := refTarget(attr(b, "secret_id"), "yandex_lockbox_secret", "id"); s != secretAddr {
+			t.Errorf("%s writes into %s, the function reads %s", addr, c.text(attr(b, "secret_id")), secretAddr)
+		}
+		var keys []string
+		for i := 1; i <= 10; i++ {
+			keys = append(keys, resultStrings(attr(b, fmt.Sprintf("key_%d", i)))...)
+		}
+		return addr, keys
+	}
+	if addr, ok := refTarget(verExpr, "yandex_lockbox_secret_version", "id"); ok {
+		var keys []string
+		for _, e := range blocks(c.resources[addr], "entries") {
+			keys = append(keys, stringLiterals(attr(e, "key"))...)
+		}
+		return addr, keys
+	}
+	if addr, ok := refTarget(verExpr, "yandex_iam_service_account_static_access_key", "output_to_lockbox_version_id"); ok {
+		out := blocks(c.resources[addr], "output_to_lockbox")
+		if len(out) != 1 {
+			t.Errorf("%s: no output_to_lockbox block", addr)
+			return addr, nil
+		}
+		if s, _ := refTarget(attr(out[0], "secret_id"), "yandex_lockbox_secret", "id"); s != secretAddr {
+			t.Errorf("%s writes into %s, the function reads %s", addr, c.text(attr(out[0], "secret_id")), secretAddr)
+		}
+		return addr, append(stringLiterals(attr(out[0], "entry_for_access_key")), stringLiterals(attr(out[0], "entry_for_secret_key"))...)
+	}
+	t.Errorf("secrets.version_id %s is not a Lockbox version made here", c.text(verExpr))
+	return "", nil
+}
+
+func TestFunctionsRuntimeAndPackage(t *testing.T) {
+	c := loadTerraform(t)
+	fns := c.functions(t)
+	if len(fns) != 2 || len(c.resourcesOf("yandex_function")) != 2 {
+		t.Fatalf("want exactly fn-handler and fn-callback, found %d yandex_function resources", len(c.resourcesOf("yandex_function")))
+	}
+	wantVars := map[string][2]string{"fn-handler": {"handler_memory", "handler_timeout"}, "fn-callback": {"callback_memory", "callback_timeout"}}
+	for name, f := range fns {
+		if got, _ := literalString(attr(f.block, "runtime")); got != "golang123" {
+			t.Errorf("%s: runtime %q, want golang123 (Go 1.23.9)", name, got)
+		}
+		if got, _ := literalString(attr(f.block, "entrypoint")); got != "index.Handler" {
+			t.Errorf("%s: entrypoint %q, want index.Handler", name, got)
+		}
+		if n := c.text(attr(f.block, "name")); !strings.Contains(n, name) {
+			t.Errorf("%s: name %s should contain %q", name, n, name)
+		}
+		if !hasRef(attr(f.block, "memory"), "var", wantVars[name][0]) {
+			t.Errorf("%s: memory must be var.%s", name, wantVars[name][0])
+		}
+		if !hasRef(attr(f.block, "execution_timeout"), "var", wantVars[name][1]) {
+			t.Errorf("%s: execution_timeout must come from var.%s", name, wantVars[name][1])
+		}
+		if _, ok := refTarget(attr(f.block, "service_account_id"), "yandex_iam_service_account", "id"); !ok {
+			t.Errorf("%s: service_account_id must be a service account made here", name)
+		}
+	}
+}
+
+func TestFunctionsGetEveryRequiredVariable(t *testing.T) {
+	c := loadTerraform(t)
+	fns := c.functions(t)
+	if fns["fn-handler"] == nil || fns["fn-callback"] == nil {
+		t.Fatal("want fn-handler and fn-callback")
+	}
+	required := config.Required(config.Serve)
+	if len(required) < 8 {
+		t.Fatalf("config.Required(Serve) = %v: fewer than expected", required)
+	}
+	known := map[string]bool{}
+	for _, v := range config.Vars {
+		known[v.Name] = true
+	}
+	for name, f := range fns {
+		for _, v := range required {
+			if !f.env[v] && f.secret[v] == [2]string{} {
+				t.Errorf("%s does not get %s (neither environment nor a secrets block)", name, v)
+			}
+		}
+		for _, v := range secretNames {
+			if f.env[v] {
+				t.Errorf("%s gets the secret %s as plain environment; it must come from Lockbox", name, v)
+			}
+			if slices.Contains(required, v) && f.secret[v] == [2]string{} {
+				t.Errorf("%s: %s must come from Lockbox (a secrets block)", name, v)
+			}
+		}
+		if f.secret["REPLICATE_WEBHOOK_SECRET"] == [2]string{} {
+			t.Errorf("%s: REPLICATE_WEBHOOK_SECRET (when given) must come from Lockbox", name)
+		}
+		for v := range f.env {
+			if !known[v] {
+				t.Errorf("%s: environment %s is not a variable photobot reads (config.Vars)", name, v)
+			}
+		}
+		for v := range f.secret {
+			if !known[v] {
+				t.Errorf("%s: secret %s is not a variable photobot reads (config.Vars)", name, v)
+			}
+		}
+		for _, v := range []string{"S3_ENDPOINT_URL", "S3_REGION", "REPLICATE_INPUT", "REPLICATE_IMAGE_FIELD", "LOG_LEVEL", "PUBLIC_URL"} {
+			if !f.env[v] {
+				t.Errorf("%s: plain environment lacks %s", name, v)
+			}
+		}
+	}
+	// The plain values that must be exact.
+	env := c.objectKeys(attr(fns["fn-handler"].block, "environment"))
+	if got, _ := literalString(env["S3_ENDPOINT_URL"]); got != "https://storage.yandexcloud.net" {
+		t.Errorf("S3_ENDPOINT_URL = %q", got)
+	}
+	if got, _ := literalString(env["S3_REGION"]); got != "ru-central1" {
+		t.Errorf("S3_REGION = %q", got)
+	}
+	if !hasRef(env["S3_BUCKET"], "yandex_storage_bucket", "main", "bucket") {
+		t.Errorf("S3_BUCKET must be the bucket made here, is %s", c.text(env["S3_BUCKET"]))
+	}
+	if !slices.ContainsFunc(c.refsDeep(env["PUBLIC_URL"]), func(r ref) bool { return r.String() == "var.public_url" }) {
+		t.Errorf("PUBLIC_URL must come from var.public_url, is %s", c.text(env["PUBLIC_URL"]))
+	}
+}
+
+// var.extra_environment lets an operator set the other plain settings (access
+// list, limits...): its validation names only variables photobot reads,
+// none of them secret or set elsewhere.
+func TestExtraEnvironmentNames(t *testing.T) {
+	c := loadTerraform(t)
+	v := c.variables["extra_environment"]
+	if v == nil {
+		t.Fatal("variable extra_environment is missing")
+	}
+	var names []string
+	for _, val := range blocks(v, "validation") {
+		names = append(names, tupleStrings(attr(val, "condition"))...)
+	}
+	if len(names) == 0 {
+		t.Fatal("extra_environment: no validation listing the allowed names")
+	}
+	known := map[string]bool{}
+	for _, cv := range config.Vars {
+		known[cv.Name] = true
+	}
+	fns := c.functions(t)
+	for _, name := range names {
+		if !known[name] {
+			t.Errorf("extra_environment allows %s, which photobot does not read", name)
+		}
+		if slices.Contains(secretNames, name) {
+			t.Errorf("extra_environment allows the secret %s", name)
+		}
+		if f := fns["fn-handler"]; f != nil && f.env[name] {
+			t.Errorf("extra_environment allows %s, which Terraform already sets", name)
+		}
+	}
+	for _, want := range []string{"ALLOWED_USERS", "DAILY_LIMIT_PER_USER", "MAX_ACTIVE_PER_USER", "REPLICATE_PROMPT_FIELD"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("extra_environment should allow %s", want)
+		}
+	}
+	for _, f := range fns {
+		if !slices.ContainsFunc(c.refsDeep(attr(f.block, "environment")), func(r ref) bool { return r.String() == "var.extra_environment" }) {
+			t.Errorf("%s: environment does not include var.extra_environment", f.addr)
+		}
+	}
+}
+
+// --- Terraform: bucket, IAM, gateway, outputs --------------------------------
+
+func TestBucketLifecycleEqualsGoCode(t *testing.T) {
+	c := loadTerraform(t)
+	buckets := c.resourcesOf("yandex_storage_bucket")
+	if len(buckets) != 1 {
+		t.Fatalf("want one bucket, found %d", len(buckets))
+	}
+	type rule struct {
+		ID, Prefix string
+		Days       int64
+	}
+	var got []rule
+	for _, lr := range blocks(buckets[0], "lifecycle_rule") {
+		var r rule
+		var ok bool
+		if r.ID, ok = literalString(attr(lr, "id")); !ok {
+			t.Errorf("%s: lifecycle_rule id must be a literal", lr.Range())
+		}
+		if e, _ := literal(attr(lr, "enabled")); e != cty.True {
+			t.Errorf("lifecycle_rule %s: enabled must be true", r.ID)
+		}
+		// filter { prefix }: what photobot setup writes (Filter.Prefix), so
+		// Terraform and setup do not undo each other.
+		filters := blocks(lr, "filter")
+		if len(filters) != 1 || attr(lr, "prefix") != nil {
+			t.Errorf("lifecycle_rule %s: use one filter { prefix = ... } block, as photobot setup does", r.ID)
+		} else if r.Prefix, ok = literalString(attr(filters[0], "prefix")); !ok {
+			t.Errorf("lifecycle_rule %s: filter.prefix must be a literal", r.ID)
+		}
+		exp := blocks(lr, "expiration")
+		if len(exp) != 1 {
+			t.Errorf("lifecycle_rule %s: want one expiration block", r.ID)
+		} else if r.Days, ok = literalInt(attr(exp[0], "days")); !ok {
+			t.Errorf("lifecycle_rule %s: expiration.days must be a literal", r.ID)
+		}
+		got = append(got, r)
+	}
+	var want []rule
+	for _, r := range pipeline.LifecycleRules {
+		want = append(want, rule{r.ID, r.Prefix, int64(r.Days)})
+	}
+	// In the same order too: photobot setup rewrites the whole list, and the
+	// provider compares lists, so another order would show as a change on
+	// every plan.
+	key := func(rs []rule) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%s %s %dd", r.ID, r.Prefix, r.Days))
+		}
+		return out
+	}
+	if g, w := key(got), key(want); !slices.Equal(g, w) {
+		t.Errorf("bucket lifecycle rules differ from pipeline.LifecycleRules (same rules, same order)\n terraform: %v\n go:        %v", g, w)
+	}
+}
+
+// memberOf returns the service accounts named in a member or members
+// argument ("serviceAccount:${yandex_iam_service_account.X.id}").
+func memberAccounts(expr hcl.Expression) []string {
+	var out []string
+	for _, r := range refs(expr) {
+		if len(r) == 3 && r[0] == "yandex_iam_service_account" && r[2] == "id" {
+			out = append(out, r[0]+"."+r[1])
+		}
+	}
+	return out
+}
+
+func TestIAMIsScopedToSingleResources(t *testing.T) {
+	c := loadTerraform(t)
+	for _, body := range c.files {
+		hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+			if l, ok := n.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String &&
+				strings.HasPrefix(l.Val.AsString(), "system:all") {
+				t.Errorf("%s: %q: nothing here is public", l.SrcRange, l.Val.AsString())
+			}
+			return nil
+		})
+	}
+	for _, typ := range []string{"yandex_resourcemanager_folder_iam_member", "yandex_resourcemanager_folder_iam_binding"} {
+		for _, b := range c.resourcesOf(typ) {
+			t.Errorf("%s.%s: a folder-wide role; grant it on the one resource instead", typ, b.Labels[1])
+		}
+	}
+	fns := c.functions(t)
+	if len(fns) != 2 {
+		t.Fatal("want fn-handler and fn-callback")
+	}
+	fnSA, _ := refTarget(attr(fns["fn-handler"].block, "service_account_id"), "yandex_iam_service_account", "id")
+	if sa, _ := refTarget(attr(fns["fn-callback"].block, "service_account_id"), "yandex_iam_service_account", "id"); sa != fnSA {
+		t.Errorf("the functions run as different accounts (%s, %s)", fnSA, sa)
+	}
+
+	// storage.editor on the bucket (the one in S3_BUCKET).
+	found := false
+	for _, b := range c.resourcesOf("yandex_storage_bucket_iam_binding") {
+		if role, _ := literalString(attr(b, "role")); role == "storage.editor" &&
+			hasRef(attr(b, "bucket"), "yandex_storage_bucket", "main", "bucket") &&
+			slices.Contains(memberAccounts(attr(b, "members")), fnSA) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("%s needs storage.editor on yandex_storage_bucket.main (yandex_storage_bucket_iam_binding)", fnSA)
+	}
+
+	// lockbox.payloadViewer on every secret the functions read.
+	secrets := map[string]bool{}
+	for _, f := range fns {
+		for _, s := range blocks(f.block, "secrets") {
+			addr, _ := refTarget(attr(s, "id"), "yandex_lockbox_secret", "id")
+			secrets[addr] = true
+		}
+	}
+	for secret := range secrets {
+		ok := false
+		for _, b := range c.resourcesOf("yandex_lockbox_secret_iam_member") {
+			s, _ := refTarget(attr(b, "secret_id"), "yandex_lockbox_secret", "id")
+			if role, _ := literalString(attr(b, "role")); role == "lockbox.payloadViewer" && s == secret &&
+				slices.Contains(memberAccounts(attr(b, "member")), fnSA) {
+				ok = true
+				for _, f := range fns {
+					if !slices.ContainsFunc(refs(attr(f.block, "depends_on")), func(r ref) bool {
+						return r.String() == "yandex_lockbox_secret_iam_member."+b.Labels[1]
+					}) {
+						t.Errorf("%s must depend on %s (a version with secrets needs the role first)", f.addr, b.Labels[1])
+					}
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("%s needs lockbox.payloadViewer on %s (yandex_lockbox_secret_iam_member)", fnSA, secret)
+		}
+	}
+
+	// The gateway's account may invoke both functions, and is not theirs.
+	gwSA := c.gatewayAccount(t)
+	if gwSA == fnSA {
+		t.Errorf("the gateway and the functions share %s; give the gateway its own account", gwSA)
+	}
+	for name, f := range fns {
+		ok := false
+		for _, typ := range []string{"yandex_function_iam_binding", "yandex_function_iam_member"} {
+			for _, b := range c.resourcesOf(typ) {
+				fn, _ := refTarget(attr(b, "function_id"), "yandex_function", "id")
+				members := attr(b, "members")
+				if members == nil {
+					members = attr(b, "member")
+				}
+				if role, _ := literalString(attr(b, "role")); role == "functions.functionInvoker" && fn == f.addr &&
+					slices.Contains(memberAccounts(members), gwSA) {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("%s: the gateway's account %s needs functions.functionInvoker on it", name, gwSA)
+		}
+	}
+}
+
+// gateway returns the API gateway and the arguments of its templatefile().
+func (c *tfConfig) gateway(t *testing.T) (*hclsyntax.Block, map[string]hcl.Expression) {
+	t.Helper()
+	gws := c.resourcesOf("yandex_api_gateway")
+	if len(gws) != 1 {
+		t.Fatalf("want one yandex_api_gateway, found %d", len(gws))
+	}
+	call, ok := attr(gws[0], "spec").(*hclsyntax.FunctionCallExpr)
+	if !ok || call.Name != "templatefile" || len(call.Args) != 2 {
+		t.Fatalf("the gateway's spec must be templatefile(<deploy/openapi.yaml>, {...}), is %s", c.text(attr(gws[0], "spec")))
+	}
+	if path := c.text(call.Args[0]); path != `"${path.module}/../openapi.yaml"` {
+		t.Errorf("the gateway's spec reads %s, want deploy/openapi.yaml (\"${path.module}/../openapi.yaml\")", path)
+	}
+	return gws[0], c.objectKeys(call.Args[1])
+}
+
+func (c *tfConfig) gatewayAccount(t *testing.T) string {
+	t.Helper()
+	_, vars := c.gateway(t)
+	sa, ok := refTarget(vars["invoker_sa_id"], "yandex_iam_service_account", "id")
+	if !ok {
+		t.Errorf("templatefile: invoker_sa_id must be a service account's id")
+	}
+	return sa
+}
+
+var placeholderRe = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
+
+func TestGatewayTemplateMatchesSpec(t *testing.T) {
+	c := loadTerraform(t)
+	spec, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	placeholders := map[string]bool{}
+	for _, m := range placeholderRe.FindAllStringSubmatch(string(spec), -1) {
+		placeholders[m[1]] = true
+	}
+	_, vars := c.gateway(t)
+	for name := range placeholders {
+		if vars[name] == nil {
+			t.Errorf("openapi.yaml uses ${%s}, which templatefile() does not set", name)
+		}
+	}
+	for name := range vars {
+		if !placeholders[name] {
+			t.Errorf("templatefile() sets %s, which openapi.yaml does not use", name)
+		}
+	}
+	// Nothing else templatefile() would interpret.
+	rest := placeholderRe.ReplaceAllString(string(spec), "")
+	if strings.Contains(rest, "${") || strings.Contains(rest, "%{") {
+		t.Errorf("openapi.yaml holds a ${ or %%{ sequence besides the placeholders")
+	}
+	fns := c.functions(t)
+	for placeholder, fn := range map[string]string{"fn_handler_id": "fn-handler", "fn_callback_id": "fn-callback"} {
+		addr, ok := refTarget(vars[placeholder], "yandex_function", "id")
+		if !ok || fns[fn] == nil || addr != fns[fn].addr {
+			t.Errorf("templatefile: %s = %s, want the id of %s", placeholder, c.text(vars[placeholder]), fn)
+		}
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	c := loadTerraform(t)
+	for _, name := range []string{
+		"gateway_url", "public_url", "telegram_webhook_url", "bucket", "fn_handler_id", "fn_callback_id",
+		"lockbox_secret_id", "lockbox_tokens_version_id", "lockbox_s3_key_version_id", "setup_environment", "folder_id",
+		"fn_handler_name", "fn_callback_name",
+	} {
+		if c.outputs[name] == nil {
+			t.Errorf("output %s is missing (deploy.sh reads it)", name)
+		}
+	}
+	secretRef := func(r ref) bool {
+		switch {
+		case r[0] == "var" && len(r) > 1:
+			if v := c.variables[r[1]]; v != nil {
+				s, _ := literal(attr(v, "sensitive"))
+				return s == cty.True
+			}
+		case r[0] == "random_password":
+			return true
+		case r[0] == "yandex_lockbox_secret_version", r[0] == "yandex_lockbox_secret_version_hashed":
+			return len(r) < 3 || r[2] != "id"
+		case r[0] == "yandex_iam_service_account_static_access_key":
+			return len(r) < 3 || r[2] == "access_key" || r[2] == "secret_key" || r[2] == "encrypted_secret_key"
+		}
+		return false
+	}
+	for name, o := range c.outputs {
+		if d, ok := literalString(attr(o, "description")); !ok || d == "" {
+			t.Errorf("output %s has no description", name)
+		}
+		for _, r := range c.refsDeep(attr(o, "value")) {
+			if secretRef(r) {
+				t.Errorf("output %s reveals %s: nothing secret in outputs", name, r)
+			}
+		}
+	}
+	gw := attr(c.outputs["gateway_url"], "value")
+	if !strings.HasPrefix(c.text(gw), `"https://${yandex_api_gateway.`) || !strings.HasSuffix(c.text(gw), `.domain}"`) {
+		t.Errorf("gateway_url = %s, want \"https://${yandex_api_gateway.<name>.domain}\"", c.text(gw))
+	}
+	if wh := c.text(attr(c.outputs["telegram_webhook_url"], "value")); !strings.HasSuffix(wh, httpapi.TelegramPath+`"`) {
+		t.Errorf("telegram_webhook_url = %s, want it to end in %s", wh, httpapi.TelegramPath)
+	}
+}
+
+// terraform fmt, when a terraform binary is at hand (CI has one).
+func TestTerraformFmt(t *testing.T) {
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("no terraform binary; `terraform fmt -check -recursive deploy/terraform` not run")
+	}
+	cmd := exec.Command(tf, "fmt", "-check", "-recursive", "-diff", "terraform")
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+os.DevNull, "CHECKPOINT_DISABLE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("terraform fmt -check: %v\n%s", err, out)
+	}
+}
+
+// --- the API Gateway spec ------------------------------------------------------
+
+func loadSpec(t *testing.T, data []byte) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		t.Fatalf("openapi.yaml does not load: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.0") {
+		t.Errorf("openapi: %q, want 3.0.x (what API Gateway reads)", doc.OpenAPI)
+	}
+	return doc
+}
+
+func checkRoutes(t *testing.T, doc *openapi3.T, want map[string]string) {
+	t.Helper()
+	paths := doc.Paths.Map()
+	if len(paths) != len(want) {
+		t.Errorf("spec has %d paths, want exactly %d", len(paths), len(want))
+	}
+	for path, functionID := range want {
+		item := paths[path]
+		if item == nil {
+			t.Errorf("spec has no %s", path)
+			continue
+		}
+		ops := item.Operations()
+		if len(ops) != 1 || item.Post == nil {
+			t.Errorf("%s: want only POST, have %d operations", path, len(ops))
+			continue
+		}
+		integ, ok := item.Post.Extensions["x-yc-apigateway-integration"].(map[string]any)
+		if !ok {
+			t.Errorf("POST %s has no x-yc-apigateway-integration", path)
+			continue
+		}
+		for k, w := range map[string]string{
+			"type": "cloud_functions", "function_id": functionID, "tag": "$latest", "payload_format_version": "1.0",
+		} {
+			if got, _ := integ[k].(string); got != w {
+				t.Errorf("POST %s: %s = %v, want %q", path, k, integ[k], w)
+			}
+		}
+		if sa, _ := integ["service_account_id"].(string); sa == "" {
+			t.Errorf("POST %s: no service_account_id: the functions are not public", path)
+		}
+	}
+}
+
+func TestOpenAPISpec(t *testing.T) {
+	data, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := loadSpec(t, data)
+	checkRoutes(t, doc, map[string]string{
+		httpapi.TelegramPath:  "${fn_handler_id}",
+		httpapi.ReplicatePath: "${fn_callback_id}",
+	})
+	for path, item := range doc.Paths.Map() {
+		integ := item.Post.Extensions["x-yc-apigateway-integration"].(map[string]any)
+		if integ["service_account_id"] != "${invoker_sa_id}" {
+			t.Errorf("POST %s: service_account_id = %v, want ${invoker_sa_id}", path, integ["service_account_id"])
+		}
+	}
+}
+
+// The spec as the gateway gets it: rendered by Terraform's own
+// templatefile() (when a terraform binary is at hand) and still valid.
+func TestOpenAPISpecRendered(t *testing.T) {
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("no terraform binary")
+	}
+	dir := t.TempDir()
+	data, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "openapi.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tf, "console")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+os.DevNull, "CHECKPOINT_DISABLE=1")
+	cmd.Stdin = strings.NewReader(`jsonencode(templatefile("openapi.yaml", {fn_handler_id = "d4eHANDLER", fn_callback_id = "d4eCALLBACK", invoker_sa_id = "ajeGATEWAY"}))` + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("terraform console: %v\n%s", err, out)
+	}
+	// console prints the JSON text as a quoted HCL string.
+	var rendered string
+	expr, diags := hclsyntax.ParseExpression([]byte(strings.TrimSpace(string(out))), "console", hcl.InitialPos)
+	if !diags.HasErrors() {
+		if s, ok := literalString(expr); ok {
+			_ = json.Unmarshal([]byte(s), &rendered)
+		}
+	}
+	if rendered == "" {
+		t.Fatalf("cannot read terraform console's output: %s", out)
+	}
+	if strings.Contains(rendered, "${") {
+		t.Errorf("rendered spec still holds ${...}")
+	}
+	doc := loadSpec(t, []byte(rendered))
+	checkRoutes(t, doc, map[string]string{httpapi.TelegramPath: "d4eHANDLER", httpapi.ReplicatePath: "d4eCALLBACK"})
+}
+
+// --- deploy.sh -----------------------------------------------------------------
+
+var fakeSecrets = map[string]string{
+	"TG_BOT_TOKEN":             "123456789:AAHfakeTOKENdoNotPrint_xyz",
+	"REPLICATE_API_TOKEN":      "r8_fakeReplicateTokenDoNotPrint",
+	"REPLICATE_WEBHOOK_SECRET": "whsec_ZmFrZXdlYmhvb2tzZWNyZXQ=",
+	"TG_WEBHOOK_SECRET":        "fakeGivenWebhookSecret_123",
+}
+
+func bash(t *testing.T) string {
+	t.Helper()
+	b, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	return b
+}
+
+// runScript runs script (deploy.sh) with exactly env, and returns its output.
+func runScript(t *testing.T, script string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bash(t), append([]string{script}, args...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func assertNoSecret(t *testing.T, out string, secrets ...string) {
+	t.Helper()
+	for i, s := range secrets {
+		if s != "" && strings.Contains(out, s) {
+			t.Errorf("output reveals secret #%d of %d", i+1, len(secrets))
+		}
+	}
+}
+
+func TestDeployDryRun(t *testing.T) {
+	empty := t.TempDir() // a PATH without yc, terraform, go, make: dry runs need none
+	env := []string{"PATH=" + empty, "HOME=" + t.TempDir(), "DRY_RUN=1"}
+	for k, v := range fakeSecrets {
+		env = append(env, k+"="+v)
+	}
+	var secrets []string
+	for _, v := range fakeSecrets {
+		secrets = append(secrets, v)
+	}
+
+	for _, args := range [][]string{{"deploy"}, {"plan"}} {
+		out, err := runScript(t, "deploy.sh", env, args...)
+		if err != nil {
+			t.Fatalf("deploy.sh %v: %v\n%s", args, err, out)
+		}
+		assertNoSecret(t, out, secrets...)
+		for _, want := range []string{
+			"+ make package",
+			"+ export TF_VAR_tg_bot_token=****",
+			"+ export TF_VAR_replicate_api_token=****",
+			"+ export TF_VAR_replicate_webhook_secret=****",
+			"+ export TF_VAR_tg_webhook_secret=****",
+			"+ terraform -chdir=deploy/terraform init -input=false",
+			"+ terraform -chdir=deploy/terraform apply -input=false -auto-approve -var public_url=\n",
+			"+ terraform -chdir=deploy/terraform apply -input=false -auto-approve -var 'public_url=https://<gateway-id>.apigw.yandexcloud.net'",
+			"yc lockbox payload get --id '<lockbox-secret-id>' --version-id '<s3-key-version-id>' --key AWS_ACCESS_KEY_ID",
+			"yc lockbox payload get --id '<lockbox-secret-id>' --version-id '<tokens-version-id>' --key TG_WEBHOOK_SECRET",
+			"+ export PUBLIC_URL='https://<gateway-id>.apigw.yandexcloud.net'",
+			"+ export AWS_SECRET_ACCESS_KEY=****",
+			"+ export TG_BOT_TOKEN=****",
+			"+ go run ./cmd/photobot setup",
+			"https://t.me/",
+			"yc logging read --group-name=default",
+			"getWebhookInfo",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("deploy.sh %v: output lacks %q\n%s", args, want, out)
+			}
+		}
+		if i, j := strings.Index(out, " apply "), strings.Index(out, "photobot setup"); i < 0 || j < i {
+			t.Errorf("deploy.sh %v: setup must run after terraform apply", args)
+		}
+	}
+
+	out, err := runScript(t, "deploy.sh", env, "destroy")
+	if err != nil {
+		t.Fatalf("deploy.sh destroy: %v\n%s", err, out)
+	}
+	assertNoSecret(t, out, secrets...)
+	for _, want := range []string{"bot****/deleteWebhook", "+ terraform -chdir=deploy/terraform destroy -input=false -auto-approve"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy.sh destroy: output lacks %q\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "deleteWebhook") > strings.Index(out, "terraform -chdir=deploy/terraform destroy") {
+		t.Errorf("deploy.sh destroy: the webhook must go before the functions")
+	}
+}
+
+func TestDeployNamesMissingPrerequisites(t *testing.T) {
+	empty := t.TempDir()
+	out, err := runScript(t, "deploy.sh", []string{"PATH=" + empty, "HOME=" + t.TempDir()}, "deploy")
+	if err == nil {
+		t.Fatalf("deploy.sh deploy without tools or credentials succeeded:\n%s", out)
+	}
+	for _, want := range []string{"yc not found", "terraform not found", "go not found", "TG_BOT_TOKEN is not set",
+		"REPLICATE_API_TOKEN is not set", "YC_TOKEN is not set", "YC_FOLDER_ID", "nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "+ make package") || strings.Contains(out, "terraform -chdir") {
+		t.Errorf("deploy.sh ran steps despite missing prerequisites:\n%s", out)
+	}
+}
+
+// Stand-ins for yc, terraform, go, make and curl, so that deploy.sh runs for
+// real (not DRY_RUN) against a fake cloud: they log their calls, remember
+// what was applied and answer like the real tools.
+const stubTerraform = `
+printf 'terraform %s\n' "$*" >>"$STUB_LOG"
+args=()
+for a in "$@"; do case $a in -chdir=*) ;; *) args+=("$a") ;; esac; done
+set -- "${args[@]}"
+case $1 in
+version) echo "Terraform v1.5.7" ;;
+init) echo "Terraform has been successfully initialized!" ;;
+apply)
+	[[ -n ${TF_VAR_tg_bot_token:-} && -n ${TF_VAR_replicate_api_token:-} && -n ${TF_VAR_folder_id:-} ]] || { echo "stub: TF_VAR_* missing" >&2; exit 1; }
+	pu=none
+	while (($#)); do
+		if [[ $1 == -var ]]; then shift; case $1 in public_url=*) pu=${1#public_url=} ;; esac; fi
+		shift
+	done
+	[[ $pu != none ]] || { echo "stub: apply without -var public_url" >&2; exit 1; }
+	printf '%s' "$pu" >"$STUB_STATE/public_url"
+	echo apply >>"$STUB_STATE/applies"
+	echo "Apply complete!" ;;
+output)
+	name=${@: -1}
+	[[ -f $STUB_STATE/public_url ]] || { echo "No outputs found" >&2; exit 1; }
+	case $name in
+	gateway_url) printf 'https://d5dstub.apigw.yandexcloud.net' ;;
+	public_url) cat "$STUB_STATE/public_url" ;;
+	lockbox_secret_id) printf 'e6qsecret' ;;
+	lockbox_tokens_version_id) printf 'e6qtokens' ;;
+	lockbox_s3_key_version_id) printf 'e6qs3key' ;;
+	folder_id) printf 'b1gstubfolder' ;;
+	fn_handler_name) printf 'photobot-fn-handler' ;;
+	fn_callback_name) printf 'photobot-fn-callback' ;;
+	setup_environment) printf 'ALLOWED_USERS=12345,@alice\nLOG_LEVEL=info\nPUBLIC_URL=https://not-this-one\nREPLICATE_IMAGE_FIELD=image\nREPLICATE_INPUT={"scale": 2}\nREPLICATE_MODEL=owner/model:abc\nS3_BUCKET=photobot-0a1b2c3d\nS3_ENDPOINT_URL=https://storage.yandexcloud.net\nS3_REGION=ru-central1' ;;
+	*) echo "stub: no output $name" >&2; exit 1 ;;
+	esac ;;
+destroy) echo destroy >>"$STUB_STATE/destroys" ;;
+*) echo "stub: terraform $1" >&2; exit 1 ;;
+esac
+`
+
+const stubYC = `
+printf 'yc %s\n' "$*" >>"$STUB_LOG"
+case "$1 $2" in
+"lockbox payload")
+	key= ver=
+	while (($#)); do case $1 in --key) key=$2 ;; --version-id) ver=$2 ;; esac; shift; done
+	case $key:$ver in
+	AWS_ACCESS_KEY_ID:e6qs3key) printf 'YCAJEstubAccessKeyId' ;;
+	AWS_SECRET_ACCESS_KEY:e6qs3key) printf 'YCstubSecretAccessKeyValue' ;;
+	TG_WEBHOOK_SECRET:e6qtokens) printf 'stubGeneratedWebhookSecret' ;;
+	*) echo "stub: version $ver has no $key" >&2; exit 1 ;;
+	esac ;;
+"iam create-token") printf 't1.stubIamTokenDoNotPrint' ;;
+"config get") printf 'b1gstubfolder' ;;
+*) echo "stub: yc $*" >&2; exit 1 ;;
+esac
+`
+
+const stubGo = `
+printf 'go %s\n' "$*" >>"$STUB_LOG"
+[[ "$*" == "run ./cmd/photobot setup" ]] || { echo "stub: go $*" >&2; exit 1; }
+for v in ALLOWED_USERS TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL REPLICATE_INPUT REPLICATE_IMAGE_FIELD S3_BUCKET S3_ENDPOINT_URL S3_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PUBLIC_URL TG_WEBHOOK_SECRET LOG_LEVEL; do
+	printf '%s=%s\n' "$v" "${!v:-}" >>"$STUB_STATE/setup_env"
+done
+echo "ok    bucket: $S3_BUCKET at $S3_ENDPOINT_URL is reachable"
+echo "ok    telegram bot: @stub_photo_bot"
+echo "ok    telegram webhook: set to $PUBLIC_URL/webhook/telegram with a secret token, updates: message"
+`
+
+const stubMake = `
+printf 'make %s\n' "$*" >>"$STUB_LOG"
+`
+
+const stubCurl = `
+printf 'curl %s\n' "$*" >>"$STUB_LOG"
+cat >"$STUB_STATE/curl_config"
+echo '{"ok":true,"result":true,"description":"Webhook was deleted"}'
+`
+
+func TestDeployAgainstFakeCloud(t *testing.T) {
+	sh := bash(t)
+	root := t.TempDir() // a copy of the repository's layout: deploy.sh finds its root from its own path
+	bin, state := t.TempDir(), t.TempDir()
+	script, err := os.ReadFile("deploy.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"deploy/terraform", "dist"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "deploy/deploy.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"terraform": stubTerraform, "yc": stubYC, "go": stubGo, "make": stubMake, "curl": stubCurl} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!"+sh+"\nset -euo pipefail\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The few real tools deploy.sh uses outside DRY_RUN.
+	for _, tool := range []string{"bash", "cat", "head", "mktemp", "rm", "tee"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("no %s", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, tmp := filepath.Join(state, "log"), t.TempDir()
+	env := []string{"PATH=" + bin, "HOME=" + t.TempDir(), "TMPDIR=" + tmp,
+		"STUB_LOG=" + log, "STUB_STATE=" + state,
+		"TG_BOT_TOKEN=" + fakeSecrets["TG_BOT_TOKEN"], "REPLICATE_API_TOKEN=" + fakeSecrets["REPLICATE_API_TOKEN"]}
+	secrets := []string{fakeSecrets["TG_BOT_TOKEN"], fakeSecrets["REPLICATE_API_TOKEN"], "t1.stubIamTokenDoNotPrint",
+		"YCAJEstubAccessKeyId", "YCstubSecretAccessKeyValue", "stubGeneratedWebhookSecret"}
+	read := func(name string) string {
+		data, _ := os.ReadFile(filepath.Join(state, name))
+		return string(data)
+	}
+	scriptPath := filepath.Join(root, "deploy/deploy.sh")
+
+	// First deploy: no gateway yet, so two applies, the second with its URL.
+	out, err := runScript(t, scriptPath, env, "deploy")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s\n--- calls:\n%s", err, out, read("log"))
+	}
+	assertNoSecret(t, out, secrets...)
+	assertNoSecret(t, read("log"), secrets...) // nothing secret on any command line
+	if n := strings.Count(read("applies"), "apply"); n != 2 {
+		t.Errorf("first deploy applied %d times, want 2\n%s", n, read("log"))
+	}
+	if !strings.Contains(read("log"), "apply -input=false -auto-approve -var public_url=https://d5dstub.apigw.yandexcloud.net") {
+		t.Errorf("the second apply must set public_url to the gateway's URL:\n%s", read("log"))
+	}
+	tfvars, _ := os.ReadFile(filepath.Join(root, "deploy/terraform/public_url.auto.tfvars"))
+	if string(tfvars) != "public_url = \"https://d5dstub.apigw.yandexcloud.net\"\n" {
+		t.Errorf("public_url.auto.tfvars = %q", tfvars)
+	}
+	setupEnv := read("setup_env")
+	for _, want := range []string{
+		"TG_BOT_TOKEN=" + fakeSecrets["TG_BOT_TOKEN"], "REPLICATE_API_TOKEN=" + fakeSecrets["REPLICATE_API_TOKEN"],
+		"PUBLIC_URL=https://d5dstub.apigw.yandexcloud.net\n", "S3_BUCKET=photobot-0a1b2c3d\n",
+		"AWS_ACCESS_KEY_ID=YCAJEstubAccessKeyId\n", "AWS_SECRET_ACCESS_KEY=YCstubSecretAccessKeyValue\n",
+		"TG_WEBHOOK_SECRET=stubGeneratedWebhookSecret\n", "REPLICATE_MODEL=owner/model:abc\n",
+		`REPLICATE_INPUT={"scale": 2}` + "\n", "S3_ENDPOINT_URL=https://storage.yandexcloud.net\n", "S3_REGION=ru-central1\n",
+		"ALLOWED_USERS=12345,@alice\n",
+	} {
+		if !strings.Contains(setupEnv, want) {
+			t.Errorf("photobot setup did not get %q; got:\n%s", strings.SplitN(want, "=", 2)[0], strings.Join(maskedLines(setupEnv), "\n"))
+		}
+	}
+	for _, want := range []string{"https://t.me/stub_photo_bot", "yc serverless function logs photobot-fn-handler --follow --folder-id=b1gstubfolder",
+		"yc logging read --group-name=default --folder-id=b1gstubfolder --follow"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy output lacks %q\n%s", want, out)
+		}
+	}
+
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("deploy left temporary files: %v", left)
+	}
+
+	// A later deploy knows the gateway: one apply.
+	if out, err := runScript(t, scriptPath, env, "deploy"); err != nil {
+		t.Fatalf("second deploy: %v\n%s", err, out)
+	}
+	if n := strings.Count(read("applies"), "apply"); n != 3 {
+		t.Errorf("a later deploy applied %d times, want 1", n-2)
+	}
+
+	// Destroy: the webhook first, the token never on curl's command line.
+	out, err = runScript(t, scriptPath, env, "destroy")
+	if err != nil {
+		t.Fatalf("destroy: %v\n%s\n--- calls:\n%s", err, out, read("log"))
+	}
+	assertNoSecret(t, out, secrets...)
+	assertNoSecret(t, read("log"), secrets...)
+	if cfg := read("curl_config"); !strings.Contains(cfg, "/bot"+fakeSecrets["TG_BOT_TOKEN"]+"/deleteWebhook") {
+		t.Errorf("curl did not get the deleteWebhook URL on stdin")
+	}
+	calls := read("log")
+	if i, j := strings.Index(calls, "curl "), strings.Index(calls, "terraform -chdir=deploy/terraform destroy"); i < 0 || j < i {
+		t.Errorf("destroy: want deleteWebhook, then terraform destroy:\n%s", calls)
+	}
+	if _, err := os.Stat(filepath.Join(root, "deploy/terraform/public_url.auto.tfvars")); !os.IsNotExist(err) {
+		t.Errorf("destroy left public_url.auto.tfvars")
+	}
+}
+
+func maskedLines(env string) []string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(env), "\n") {
+		name, _, _ := strings.Cut(line, "=")
+		out = append(out, name+"=...")
+	}
+	return out
+}
+
+func TestMakefileTargets(t *testing.T) {
+	data, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(data)
+	for target, recipe := range map[string]string{
+		"deploy":         "./deploy/deploy.sh deploy",
+		"destroy":        "./deploy/deploy.sh destroy",
+		"deploy-dry-run": "DRY_RUN=1 ./deploy/deploy.sh deploy",
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(target) + `:.*\n\t` + regexp.QuoteMeta(recipe) + `$`)
+		if !re.MatchString(mk) {
+			t.Errorf("Makefile: want target %s running %q", target, recipe)
+		}
+	}
+	if fi, err := os.Stat("deploy.sh"); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("deploy/deploy.sh must be executable (make runs ./deploy/deploy.sh)")
+	}
+}

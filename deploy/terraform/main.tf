@@ -1,0 +1,403 @@
+# photobot on Yandex Cloud: two Cloud Functions behind an API Gateway, state
+# in one Object Storage bucket, secrets in one Lockbox secret.
+#
+#   Telegram --POST /webhook/telegram--> API Gateway --(SA gateway)--> fn-handler --+
+#   Replicate --POST /webhook/replicate-> API Gateway --(SA gateway)--> fn-callback -+
+#                                                                                    |
+#       (SA functions) bucket: photos + task state <--------------------------------+
+#                      Lockbox: tokens, webhook secrets, the bucket's static key
+#
+# deploy/deploy.sh runs this (twice on the first deploy, see local.public_url),
+# then `photobot setup`, which sets the Telegram webhook.
+
+locals {
+  handler_zip  = "${path.module}/../../dist/fn-handler.zip"
+  callback_zip = "${path.module}/../../dist/fn-callback.zip"
+
+  bucket_name = var.bucket_name != "" ? var.bucket_name : "${var.name_prefix}-${random_id.bucket_suffix.hex}"
+
+  tg_webhook_secret = var.tg_webhook_secret != "" ? var.tg_webhook_secret : random_password.tg_webhook_secret.result
+
+  # PUBLIC_URL is the gateway's https URL, but the gateway's spec needs the
+  # functions' ids, and the functions need PUBLIC_URL: a cycle Terraform
+  # cannot resolve in one plan. It is broken with the variable public_url:
+  #  1. the first apply runs with public_url = "" and the functions get no
+  #     PUBLIC_URL (they answer 500 "misconfigured" until step 2, but nobody
+  #     calls them yet: the Telegram webhook is set only by `photobot setup`);
+  #  2. deploy.sh reads output gateway_url and, since it differs from
+  #     output public_url, applies again with -var public_url=<gateway_url>
+  #     (and records it in public_url.auto.tfvars, so a hand-run
+  #     `terraform apply` keeps it);
+  #  3. later deploys read the existing output first: one apply suffices.
+  # The gateway's domain stays the same for the gateway's lifetime.
+  public_url = trimsuffix(var.public_url, "/")
+
+  # Plain environment of both functions. Nothing secret here: tokens, keys
+  # and webhook secrets come from Lockbox (the secrets blocks below).
+  function_environment = merge(
+    {
+      S3_BUCKET             = yandex_storage_bucket.main.bucket
+      S3_ENDPOINT_URL       = "https://storage.yandexcloud.net"
+      S3_REGION             = "ru-central1"
+      REPLICATE_MODEL       = var.replicate_model
+      REPLICATE_INPUT       = var.replicate_input
+      REPLICATE_IMAGE_FIELD = var.replicate_image_field
+      LOG_LEVEL             = var.log_level
+    },
+    var.extra_environment,
+    local.public_url == "" ? {} : { PUBLIC_URL = local.public_url },
+  )
+}
+
+resource "random_id" "bucket_suffix" {
+  byte_length = 4
+}
+
+# Telegram's secret_token allows only A-Za-z0-9_- (1-256 characters), hence
+# special = false. Used only when var.tg_webhook_secret is empty.
+resource "random_password" "tg_webhook_secret" {
+  length  = 48
+  special = false
+}
+
+# --- Service accounts -------------------------------------------------------
+
+# The functions run as this account: it reads and writes the bucket (through
+# its static key, which presigned URLs need) and reads the Lockbox secret.
+resource "yandex_iam_service_account" "functions" {
+  name        = "${var.name_prefix}-functions"
+  folder_id   = var.folder_id
+  description = "photobot functions: the bucket and the Lockbox secret, nothing else"
+}
+
+# The gateway calls the (private) functions as this account.
+resource "yandex_iam_service_account" "gateway" {
+  name        = "${var.name_prefix}-gateway"
+  folder_id   = var.folder_id
+  description = "photobot API Gateway: invokes fn-handler and fn-callback"
+}
+
+# --- Bucket -------------------------------------------------------------------
+
+# Managed with the provider's IAM credentials. The lifecycle rules are the
+# same as pipeline.LifecycleRules in the Go code (photobot setup puts them
+# too; deploy/deploy_test.go checks both lists are equal, so neither side
+# undoes the other).
+resource "yandex_storage_bucket" "main" {
+  bucket    = local.bucket_name
+  folder_id = var.folder_id
+  # Everything in it is short-lived (photos, task state); destroy empties it.
+  force_destroy = true
+
+  lifecycle_rule {
+    id      = "photobot-tasks"
+    enabled = true
+    filter {
+      prefix = "tasks/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-updates"
+    enabled = true
+    filter {
+      prefix = "updates/"
+    }
+    expiration {
+      days = 2
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-deliveries"
+    enabled = true
+    filter {
+      prefix = "deliveries/"
+    }
+    expiration {
+      days = 2
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-images"
+    enabled = true
+    filter {
+      prefix = "images/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-albums"
+    enabled = true
+    filter {
+      prefix = "albums/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-users"
+    enabled = true
+    filter {
+      prefix = "users/"
+    }
+    expiration {
+      days = 2
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-setup"
+    enabled = true
+    filter {
+      prefix = "setup/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+}
+
+# storage.editor on this one bucket, not on the folder. Authoritative for the
+# role on this bucket only (which Terraform created).
+resource "yandex_storage_bucket_iam_binding" "functions_editor" {
+  bucket  = yandex_storage_bucket.main.bucket
+  role    = "storage.editor"
+  members = ["serviceAccount:${yandex_iam_service_account.functions.id}"]
+}
+
+# --- Lockbox ------------------------------------------------------------------
+
+# One secret, two versions, each pinned by id where it is used:
+#  - tokens: TG_BOT_TOKEN, REPLICATE_API_TOKEN, TG_WEBHOOK_SECRET and, when
+#    given, REPLICATE_WEBHOOK_SECRET (values kept only as hashes in the
+#    Terraform state);
+#  - the static access key, written by the provider (output_to_lockbox), so
+#    the key never enters the Terraform state.
+resource "yandex_lockbox_secret" "main" {
+  name                = "${var.name_prefix}-secrets"
+  folder_id           = var.folder_id
+  description         = "photobot: tokens, webhook secrets and the bucket's static access key"
+  deletion_protection = false
+}
+
+resource "yandex_lockbox_secret_version_hashed" "tokens" {
+  secret_id   = yandex_lockbox_secret.main.id
+  description = "photobot tokens and webhook secrets"
+
+  key_1        = "TG_BOT_TOKEN"
+  text_value_1 = var.tg_bot_token
+  key_2        = "REPLICATE_API_TOKEN"
+  text_value_2 = var.replicate_api_token
+  key_3        = "TG_WEBHOOK_SECRET"
+  text_value_3 = local.tg_webhook_secret
+  # Only when given; otherwise the functions fetch it from Replicate.
+  key_4        = var.replicate_webhook_secret == "" ? null : "REPLICATE_WEBHOOK_SECRET"
+  text_value_4 = var.replicate_webhook_secret == "" ? null : var.replicate_webhook_secret
+
+  # A new version exists before the functions move to it and the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "yandex_iam_service_account_static_access_key" "functions" {
+  service_account_id = yandex_iam_service_account.functions.id
+  description        = "photobot functions: S3 access and presigned URLs"
+
+  output_to_lockbox {
+    secret_id            = yandex_lockbox_secret.main.id
+    entry_for_access_key = "AWS_ACCESS_KEY_ID"
+    entry_for_secret_key = "AWS_SECRET_ACCESS_KEY"
+  }
+}
+
+# lockbox.payloadViewer on this secret only. A function version with secrets
+# can be created only once its account may read them, hence depends_on in the
+# functions and a short pause for IAM to propagate.
+resource "yandex_lockbox_secret_iam_member" "functions_payload" {
+  secret_id   = yandex_lockbox_secret.main.id
+  role        = "lockbox.payloadViewer"
+  member      = "serviceAccount:${yandex_iam_service_account.functions.id}"
+  sleep_after = 5
+}
+
+# --- Functions ----------------------------------------------------------------
+#
+# Memory and timeouts:
+#  - fn-handler: 256 MB, because it streams photos of up to 20 MB (the most a
+#    bot may download) from Telegram into the bucket; 30 s, because it answers
+#    Telegram within 25 s (Telegram waits about 60 s, and a late answer only
+#    makes Telegram deliver the update again).
+#  - fn-callback: 256 MB, because it may download a result of up to 50 MB to
+#    upload it to Telegram itself; 30 s, because Replicate retries a webhook
+#    that fails or times out.
+# user_hash is the zip's sha256, so `make package` + apply publishes a new
+# version exactly when the code changed. The zips are uploaded directly
+# (content.zip_filename; limit 3.5 MB) and are far smaller; Yandex builds
+# them with the golang123 runtime (Go 1.23.9).
+
+resource "yandex_function" "handler" {
+  name               = "${var.name_prefix}-fn-handler"
+  folder_id          = var.folder_id
+  description        = "photobot fn-handler: Telegram's webhook (POST /webhook/telegram)"
+  runtime            = "golang123"
+  entrypoint         = "index.Handler"
+  memory             = var.handler_memory
+  execution_timeout  = tostring(var.handler_timeout)
+  service_account_id = yandex_iam_service_account.functions.id
+  user_hash          = filesha256(local.handler_zip)
+  environment        = local.function_environment
+
+  content {
+    zip_filename = local.handler_zip
+  }
+
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "TG_BOT_TOKEN"
+    environment_variable = "TG_BOT_TOKEN"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "REPLICATE_API_TOKEN"
+    environment_variable = "REPLICATE_API_TOKEN"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "TG_WEBHOOK_SECRET"
+    environment_variable = "TG_WEBHOOK_SECRET"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    key                  = "AWS_ACCESS_KEY_ID"
+    environment_variable = "AWS_ACCESS_KEY_ID"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    key                  = "AWS_SECRET_ACCESS_KEY"
+    environment_variable = "AWS_SECRET_ACCESS_KEY"
+  }
+  dynamic "secrets" {
+    for_each = var.replicate_webhook_secret == "" ? [] : ["REPLICATE_WEBHOOK_SECRET"]
+    content {
+      id                   = yandex_lockbox_secret.main.id
+      version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+      key                  = secrets.value
+      environment_variable = secrets.value
+    }
+  }
+
+  depends_on = [
+    yandex_lockbox_secret_iam_member.functions_payload,
+    yandex_storage_bucket_iam_binding.functions_editor,
+  ]
+}
+
+resource "yandex_function" "callback" {
+  name               = "${var.name_prefix}-fn-callback"
+  folder_id          = var.folder_id
+  description        = "photobot fn-callback: Replicate's webhook (POST /webhook/replicate)"
+  runtime            = "golang123"
+  entrypoint         = "index.Handler"
+  memory             = var.callback_memory
+  execution_timeout  = tostring(var.callback_timeout)
+  service_account_id = yandex_iam_service_account.functions.id
+  user_hash          = filesha256(local.callback_zip)
+  environment        = local.function_environment
+
+  content {
+    zip_filename = local.callback_zip
+  }
+
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "TG_BOT_TOKEN"
+    environment_variable = "TG_BOT_TOKEN"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "REPLICATE_API_TOKEN"
+    environment_variable = "REPLICATE_API_TOKEN"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    key                  = "TG_WEBHOOK_SECRET"
+    environment_variable = "TG_WEBHOOK_SECRET"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    key                  = "AWS_ACCESS_KEY_ID"
+    environment_variable = "AWS_ACCESS_KEY_ID"
+  }
+  secrets {
+    id                   = yandex_lockbox_secret.main.id
+    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    key                  = "AWS_SECRET_ACCESS_KEY"
+    environment_variable = "AWS_SECRET_ACCESS_KEY"
+  }
+  dynamic "secrets" {
+    for_each = var.replicate_webhook_secret == "" ? [] : ["REPLICATE_WEBHOOK_SECRET"]
+    content {
+      id                   = yandex_lockbox_secret.main.id
+      version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+      key                  = secrets.value
+      environment_variable = secrets.value
+    }
+  }
+
+  depends_on = [
+    yandex_lockbox_secret_iam_member.functions_payload,
+    yandex_storage_bucket_iam_binding.functions_editor,
+  ]
+}
+
+# The functions are not public: only the gateway's account may invoke them.
+resource "yandex_function_iam_binding" "handler_invoker" {
+  function_id = yandex_function.handler.id
+  role        = "functions.functionInvoker"
+  members     = ["serviceAccount:${yandex_iam_service_account.gateway.id}"]
+}
+
+resource "yandex_function_iam_binding" "callback_invoker" {
+  function_id = yandex_function.callback.id
+  role        = "functions.functionInvoker"
+  members     = ["serviceAccount:${yandex_iam_service_account.gateway.id}"]
+}
+
+# --- API Gateway --------------------------------------------------------------
+
+# The spec is deploy/openapi.yaml, rendered with the ids it names.
+resource "yandex_api_gateway" "main" {
+  name        = "${var.name_prefix}-gateway"
+  folder_id   = var.folder_id
+  description = "photobot: POST /webhook/telegram -> fn-handler, POST /webhook/replicate -> fn-callback"
+  spec = templatefile("${path.module}/../openapi.yaml", {
+    fn_handler_id  = yandex_function.handler.id
+    fn_callback_id = yandex_function.callback.id
+    invoker_sa_id  = yandex_iam_service_account.gateway.id
+  })
+
+  depends_on = [
+    yandex_function_iam_binding.handler_invoker,
+    yandex_function_iam_binding.callback_invoker,
+  ]
+}
