@@ -158,7 +158,10 @@ var errDone = errors.New("already done")
 
 // acquire takes the lease at key. It returns errDone when the work was
 // finished by someone else, ErrInProgress when someone holds a fresh lease.
-func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration) (*lease, error) {
+// done, when not nil, double-checks a record that says "done": it reports
+// false when the work it names did not stick, and such a record is then
+// treated like a lease (taken over once stale).
+func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration, done func(context.Context, leaseRecord) bool) (*lease, error) {
 	ctx, cancel := b.call(ctx)
 	defer cancel()
 	rec, _ := json.Marshal(leaseRecord{State: "working", At: b.now().UnixMilli()})
@@ -181,7 +184,7 @@ func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration) (*leas
 		if json.Unmarshal(data, &cur) != nil {
 			cur = leaseRecord{State: "working"} // unreadable: treat as stale
 		}
-		if cur.State == "done" {
+		if cur.State == "done" && (done == nil || done(ctx, cur)) {
 			return nil, errDone
 		}
 		if b.now().Sub(time.UnixMilli(cur.At)) < ttl {

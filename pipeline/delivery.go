@@ -59,7 +59,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, p *replicate.Prediction) err
 	}
 	log = log.With("chat_id", task.ChatID)
 
-	l, err := b.acquire(ctx, deliveryKey(p.ID), deliveryLeaseTTL)
+	l, err := b.acquire(ctx, deliveryKey(p.ID), deliveryLeaseTTL, nil)
 	if errors.Is(err, errDone) {
 		log.Info("duplicate webhook ignored")
 		b.forget(ctx, p.ID, task, log)

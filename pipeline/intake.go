@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,7 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *models.Update) (*Reply, error
 	limited := b.limited(msg.From)
 	claimed := make(chan claimResult, 1)
 	go func() {
-		l, err := b.acquire(ctx, updateKey(u.ID), updateLeaseTTL)
+		l, err := b.acquire(ctx, updateKey(u.ID), updateLeaseTTL, b.accepted)
 		if err == nil && limited {
 			cctx, cancel := b.call(ctx)
 			err = b.reserve(cctx, msg.From.ID, u.ID) // a refusal keeps the lease: it becomes a message
@@ -210,6 +211,11 @@ func (b *Bot) refund(ctx context.Context, msg *models.Message, updateID int64, l
 	}
 }
 
+func isTelegramCode(err error, codes ...int) bool {
+	var e *telegram.Error
+	return errors.As(err, &e) && slices.Contains(codes, e.Code)
+}
+
 // safeKey keeps letters, digits, - and _ of an outside string.
 func safeKey(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -218,6 +224,19 @@ func safeKey(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// accepted double-checks an update marked done: its task was saved, or
+// its result delivered. The mark is written while the task is saved, to
+// spare a round trip, so a failed save can leave a mark with no task.
+func (b *Bot) accepted(ctx context.Context, rec leaseRecord) bool {
+	if rec.PredictionID == "" || !replicate.ValidID(rec.PredictionID) {
+		return true // refused for good (a message was sent): nothing to redo
+	}
+	if _, _, err := b.Store.Get(ctx, taskKey(rec.PredictionID)); !errors.Is(err, ErrNotFound) {
+		return true // saved (or the store cannot tell: do not risk a second prediction)
+	}
+	return b.delivered(ctx, rec.PredictionID)
 }
 
 type claimResult struct {
@@ -342,6 +361,9 @@ func (b *Bot) failed(ctx context.Context, l *lease, msg *models.Message, t *text
 	case errors.As(err, &rerr) && rerr.Status == http.StatusUnprocessableEntity:
 		log.Warn("model rejected the input", "err", err)
 		return reply(fmt.Sprintf(t.Rejected, shorten(rerr.Detail, 300)))
+	case isTelegramCode(err, http.StatusBadRequest, http.StatusNotFound):
+		log.Warn("Telegram would not give the photo", "err", err)
+		return reply(t.NoDownload)
 	case replicate.IsPermanent(err), telegram.IsPermanent(err):
 		log.Error("photo refused: check the configuration", "err", err)
 		return reply(t.Unavailable)

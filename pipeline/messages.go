@@ -18,6 +18,7 @@ type texts struct {
 	LimitDaily    string // %d: the limit
 	NotAnImage    string
 	TooBig        string
+	NoDownload    string
 	Busy          string
 	Unavailable   string
 	Rejected      string // %s: the model's reason
@@ -40,6 +41,7 @@ var ru = texts{
 	LimitDaily:    "На сегодня лимит исчерпан (%d фото в день). Приходите завтра!",
 	NotAnImage:    "Это не похоже на изображение. Пришлите фотографию (JPEG, PNG или WebP).",
 	TooBig:        "Файл слишком большой: боты Telegram могут скачивать файлы до 20 МБ. Пришлите фото поменьше.",
+	NoDownload:    "Не удалось получить это фото от Telegram. Пришлите его ещё раз.",
 	Busy:          "Сервис сейчас перегружен или недоступен. Пожалуйста, пришлите фото ещё раз чуть позже.",
 	Unavailable:   "Бот сейчас не может обработать фото: ошибка настройки. Владелец бота уже видит её в логах.",
 	Rejected:      "Модель не приняла это фото: %s",
@@ -62,6 +64,7 @@ var en = texts{
 	LimitDaily:    "You have reached today's limit (%d photos a day). Come back tomorrow!",
 	NotAnImage:    "That doesn't look like an image. Please send a photo (JPEG, PNG or WebP).",
 	TooBig:        "This file is too big: Telegram bots can download files up to 20 MB. Please send a smaller photo.",
+	NoDownload:    "Telegram would not give me this photo. Please send it again.",
 	Busy:          "The service is busy or unavailable right now. Please send the photo again a bit later.",
 	Unavailable:   "The bot cannot process photos right now because of a configuration error. Its owner can see it in the logs.",
 	Rejected:      "The model did not accept this photo: %s",
