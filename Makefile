@@ -54,3 +54,15 @@ destroy:
 ## deploy-dry-run: print every command of a deploy, secrets masked; needs no tool or credentials
 deploy-dry-run:
 	DRY_RUN=1 ./deploy/deploy.sh deploy
+
+.PHONY: fuzz
+
+FUZZTIME ?= 20s
+
+## fuzz: every fuzz target for $(FUZZTIME) each (their seed corpora, in testdata/fuzz, run with make test)
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzTelegramWebhook$$' -fuzztime=$(FUZZTIME) ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzReplicateWebhook$$' -fuzztime=$(FUZZTIME) ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./replicate
+	$(GO) test -run='^$$' -fuzz='^FuzzValidID$$' -fuzztime=$(FUZZTIME) ./replicate
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./config

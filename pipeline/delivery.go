@@ -54,18 +54,29 @@ func (b *Bot) HandlePrediction(ctx context.Context, p *replicate.Prediction) err
 		log.Warn("no task for this prediction (yet); asking for a retry")
 		return ErrUnknownPrediction
 	}
+	if errors.Is(err, ErrRefused) {
+		log.Error("the store refuses to read the task: this result cannot be delivered until the bucket's access is fixed", "err", err)
+	}
 	if err != nil {
 		return fmt.Errorf("loading task: %w", err)
 	}
 	log = log.With("chat_id", task.ChatID)
 
 	l, err := b.acquire(ctx, deliveryKey(p.ID), deliveryLeaseTTL, nil)
-	if errors.Is(err, errDone) {
+	switch {
+	case errors.Is(err, errDone):
 		log.Info("duplicate webhook ignored")
 		b.forget(ctx, p.ID, task, log)
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, ErrRefused):
+		// Claims are impossible here (the store's rights are wrong): better
+		// one result sent without a claim than silence.
+		log.Error("the store refuses the delivery claim; sending without it", "err", err)
+		if err := b.send(ctx, task, p, log); err != nil && !telegram.IsPermanent(err) {
+			return fmt.Errorf("sending the result: %w", err)
+		}
+		return nil
+	case err != nil:
 		return err
 	}
 	if err := b.send(ctx, task, p, log); err != nil {

@@ -51,4 +51,7 @@ var (
 	ErrNotFound = errors.New("object not found")
 	ErrExists   = errors.New("object already exists")
 	ErrConflict = errors.New("object changed concurrently")
+	// ErrRefused: the store refused the request itself (access denied, no
+	// such bucket); retrying cannot help until the operator fixes it.
+	ErrRefused = errors.New("refused by the store")
 )

@@ -122,7 +122,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64,
 	}
 	_, err := s.client.PutObject(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil {
-		return fmt.Errorf("s3store: put %s: %w", key, err)
+		return failed("put", key, err)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 		if keyMissing(err) {
 			return nil, "", fmt.Errorf("s3store: get %s: %w", key, pipeline.ErrNotFound)
 		}
-		return nil, "", fmt.Errorf("s3store: get %s: %w", key, err)
+		return nil, "", failed("get", key, err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)
@@ -158,7 +158,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) (string, er
 		case http.StatusPreconditionFailed, http.StatusConflict:
 			return "", fmt.Errorf("s3store: create %s: %w", key, pipeline.ErrExists)
 		}
-		return "", fmt.Errorf("s3store: create %s: %w", key, err)
+		return "", failed("create", key, err)
 	}
 	return etag, nil
 }
@@ -176,7 +176,7 @@ func (s *Store) Replace(ctx context.Context, key string, data []byte, etag strin
 		if keyMissing(err) {
 			return "", fmt.Errorf("s3store: replace %s: %w", key, pipeline.ErrConflict)
 		}
-		return "", fmt.Errorf("s3store: replace %s: %w", key, err)
+		return "", failed("replace", key, err)
 	}
 	return newETag, nil
 }
@@ -205,7 +205,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		Key:    aws.String(key),
 	})
 	if err != nil && !keyMissing(err) {
-		return fmt.Errorf("s3store: delete %s: %w", key, err)
+		return failed("delete", key, err)
 	}
 	return nil
 }
@@ -234,6 +234,17 @@ func (s *Store) Presign(ctx context.Context, key string, ttl time.Duration) (str
 
 // statusCode returns the HTTP status of a failed S3 call, or 0 when no
 // response arrived.
+// failed wraps an SDK error; a request the store refused for good (4xx
+// other than the answers of conditional writes and throttling) also wraps
+// pipeline.ErrRefused.
+func failed(op, key string, err error) error {
+	switch c := statusCode(err); {
+	case c >= 400 && c < 500 && c != 404 && c != 408 && c != 409 && c != 412 && c != 429:
+		return fmt.Errorf("s3store: %s %s: %w: %w", op, key, pipeline.ErrRefused, err)
+	}
+	return fmt.Errorf("s3store: %s %s: %w", op, key, err)
+}
+
 func statusCode(err error) int {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil && re.Response.Response != nil {
