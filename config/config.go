@@ -284,11 +284,14 @@ func meaning(name string) string {
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+	if err != nil {
+		return fmt.Errorf("is not a URL")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q must be a plain base URL, without query, fragment or user", s)
+		return fmt.Errorf("must be a plain base URL, without user, query or fragment")
 	}
 	return nil
 }

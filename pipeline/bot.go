@@ -58,14 +58,15 @@ type Bot struct {
 	// a message (default 10 s). Transfers of photos are bounded by the
 	// webhook's Deadline.
 	CallTimeout time.Duration
-	// Deadline bounds the handling of one webhook (default 25 s), so that
+	// Deadline bounds the handling of one webhook (default 20 s), so that
 	// it answers, 5xx if need be, well before Telegram gives up (about
-	// 60 s) or the function is killed.
+	// 60 s) or the function is killed (30 s): bookkeeping after a failure
+	// has 4 s more of its own.
 	Deadline time.Duration
 }
 
 // DefaultDeadline is the default of Bot.Deadline.
-const DefaultDeadline = 25 * time.Second
+const DefaultDeadline = 20 * time.Second
 
 // WebhookDeadline is how long one webhook may take.
 func (b *Bot) WebhookDeadline() time.Duration {
@@ -224,7 +225,7 @@ func (b *Bot) release(ctx context.Context, l *lease) {
 // cleanup gives bookkeeping that must outlive a canceled request its own
 // short deadline.
 func cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	return context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
 }
 
 func (b *Bot) saveTask(ctx context.Context, predictionID string, t Task) error {

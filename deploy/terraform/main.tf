@@ -236,7 +236,7 @@ resource "yandex_lockbox_secret_iam_member" "functions_payload" {
 # Memory and timeouts:
 #  - fn-handler: 256 MB, because it streams photos of up to 20 MB (the most a
 #    bot may download) from Telegram into the bucket; 30 s, because it answers
-#    Telegram within 25 s (Telegram waits about 60 s, and a late answer only
+#    Telegram within 20 s, 24 with cleanup (Telegram waits ~60 s; a late answer only
 #    makes Telegram deliver the update again).
 #  - fn-callback: 256 MB, because it may download a result of up to 50 MB to
 #    upload it to Telegram itself; 30 s, because Replicate retries a webhook
