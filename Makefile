@@ -23,9 +23,10 @@ check:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## tools: install the MinIO test server (the tests also do it when missing)
+## tools: install the MinIO test server (the tests also do it when missing) and Terraform for fmt checks
 tools:
 	$(GO) install $(MINIO)
+	command -v terraform >/dev/null || $(GO) install github.com/hashicorp/terraform@v1.5.7
 
 ## package: dist/fn-handler.zip and dist/fn-callback.zip for Yandex Cloud Functions
 package:
