@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/photobot/photobot/internal/fake"
+)
+
+// LoadConfig describes a load: photos from a number of chats, some in
+// flight at once, against a Replicate whose model takes a random time and
+// which delivers some webhooks twice, or before it answers the create call.
+type LoadConfig struct {
+	Photos, Chats, Concurrency int
+	// MaxModelTime: each prediction completes after a random time in
+	// [0, MaxModelTime).
+	MaxModelTime time.Duration
+	// DupRate of the predictions get their completed webhook twice, at once
+	// (same webhook-id); EarlyRate get it before the create call is
+	// answered. Exactly round(Photos*rate) predictions of each, chosen at
+	// random and independently.
+	DupRate, EarlyRate float64
+	Seed               uint64
+	// Vars are extra environment variables of serve.
+	Vars map[string]string
+}
+
+// LoadResult is what a load did and what went wrong.
+type LoadResult struct {
+	Config                 LoadConfig
+	Wall                   time.Duration // first update posted to the last result sent
+	AckP50, AckP99, AckMax time.Duration // the Telegram webhook's answer times
+	Status                 map[int]int   // HTTP status of every update delivery
+	Redelivered            int           // updates delivered again after a 5xx
+	Predictions, Canceled  int
+	Kinds                  [4]int      // predictions per Replicate behaviour: plain, duplicated, early, both
+	Webhooks               map[int]int // Replicate webhook attempts by the status serve answered
+	Results                int         // sendPhoto calls for this load's photos
+	OtherSends             int         // sendMessage calls to this load's chats (errors told to users)
+	ServeCPU               time.Duration
+	PeakRSS                int64
+	Problems               []string
+}
+
+// OK reports whether every photo got exactly one result and nothing else
+// went wrong.
+func (r *LoadResult) OK() bool { return len(r.Problems) == 0 }
+
+func (r *LoadResult) String() string {
+	var b strings.Builder
+	c := r.Config
+	fmt.Fprintf(&b, "load: %d photos from %d chats, %d at a time; model time random in [0, %v); %.0f%% webhooks twice, %.0f%% before the create answer\n",
+		c.Photos, c.Chats, c.Concurrency, c.MaxModelTime, c.DupRate*100, c.EarlyRate*100)
+	fmt.Fprintf(&b, "  wall time            %v (%.1f photos/s)\n", r.Wall.Round(time.Millisecond), float64(c.Photos)/r.Wall.Seconds())
+	fmt.Fprintf(&b, "  ack p50 / p99 / max  %v / %v / %v\n", ms(r.AckP50), ms(r.AckP99), ms(r.AckMax))
+	fmt.Fprintf(&b, "  update deliveries    %s (redelivered after a 5xx: %d)\n", statusList(r.Status), r.Redelivered)
+	fmt.Fprintf(&b, "  predictions          %d created, %d canceled; plain %d, webhook twice %d, webhook early %d, both %d\n",
+		r.Predictions, r.Canceled, r.Kinds[0], r.Kinds[1], r.Kinds[2], r.Kinds[3])
+	fmt.Fprintf(&b, "  replicate webhooks   %s\n", statusList(r.Webhooks))
+	fmt.Fprintf(&b, "  results (sendPhoto)  %d for %d photos; other messages to users: %d\n", r.Results, c.Photos, r.OtherSends)
+	fmt.Fprintf(&b, "  serve                %v CPU (%.2f ms/photo), peak RSS %.1f MiB\n", r.ServeCPU.Round(time.Millisecond),
+		float64(r.ServeCPU)/float64(time.Millisecond)/float64(c.Photos), mib(r.PeakRSS))
+	if r.OK() {
+		b.WriteString("  OK: every photo got exactly one result\n")
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "  FAIL: %s\n", p)
+	}
+	return b.String()
+}
+
+func statusList(m map[int]int) string {
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var parts []string
+	for _, c := range codes {
+		name := strconv.Itoa(c)
+		if c == 0 {
+			name = "no answer"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", name, m[c]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// RunLoad runs a load through a fresh `photobot serve` and checks that
+// every photo got exactly one result.
+func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
+	r := &LoadResult{Config: c, Webhooks: map[int]int{}}
+	rnd := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+	mix := newReplicateMix(e, c, rand.New(rand.NewPCG(c.Seed+1, c.Seed^0x6a09e667f3bcc908)))
+	vars := map[string]string{
+		// Per-user limits stay on (their CAS counters are exercised) but
+		// never bind: every photo must get its result.
+		"MAX_ACTIVE_PER_USER":  strconv.Itoa(c.Photos),
+		"DAILY_LIMIT_PER_USER": strconv.Itoa(c.Photos),
+	}
+	for k, v := range c.Vars {
+		vars[k] = v
+	}
+	s, err := e.StartServe(ServeConfig{Replicate: mix.URL + "/v1", Vars: vars})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Stop()
+	if err := s.WaitReady(10 * time.Second); err != nil {
+		return nil, err
+	}
+
+	chats := make([]int64, c.Chats)
+	for i := range chats {
+		chats[i] = e.NewChat()
+	}
+	photos := make([]*Photo, c.Photos)
+	for i := range photos {
+		photos[i] = e.NewPhoto(chats[i%len(chats)], e.Photo)
+	}
+	rnd.Shuffle(len(photos), func(i, j int) { photos[i], photos[j] = photos[j], photos[i] })
+	cpu0, _ := s.CPU()
+
+	d := e.drive(s, photos, c.Concurrency, 10)
+	last, waitErr := e.WaitResults(photos, c.MaxModelTime+2*time.Minute)
+	// Let late duplicates and retries arrive: wait until Replicate has been
+	// quiet for a second.
+	mix.waitQuiet(time.Second, 30*time.Second)
+	cpu1, _ := s.CPU()
+	r.ServeCPU = cpu1 - cpu0
+	r.PeakRSS, _ = s.PeakRSS()
+
+	lat := d.latencies()
+	r.AckP50, r.AckP99 = quantile(lat, 0.5), quantile(lat, 0.99)
+	if len(lat) > 0 {
+		r.AckMax = lat[len(lat)-1]
+	}
+	r.Wall = last.Sub(d.Start)
+	r.Status, r.Redelivered = d.Status, d.Redelivered
+	if waitErr != nil {
+		r.Problems = append(r.Problems, waitErr.Error())
+	}
+
+	// Every update answered 200, with "accepted" unless it was a
+	// redelivery of one already handled (answered 200 without a reply).
+	var refused []string
+	for _, p := range photos {
+		a := d.Final[p.key()]
+		if a.Status != http.StatusOK || (!a.Accepted && d.Tries[p.key()] == 1) {
+			refused = append(refused, fmt.Sprintf("chat %d message %d: %d %q %v", p.ChatID, p.MessageID, a.Status, a.Text, a.Err))
+		}
+	}
+	if len(refused) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d of %d photos were not accepted: %s", len(refused), len(photos), first(refused, 3)))
+	}
+	// Exactly one result per photo.
+	got, _ := e.Results()
+	var missing, twice []string
+	for _, p := range photos {
+		n := got[p.key()]
+		r.Results += n
+		switch {
+		case n == 0:
+			missing = append(missing, fmt.Sprintf("chat %d message %d", p.ChatID, p.MessageID))
+		case n > 1:
+			twice = append(twice, fmt.Sprintf("chat %d message %d (%d results)", p.ChatID, p.MessageID, n))
+		}
+	}
+	if len(missing) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d photos got no result: %s", len(missing), first(missing, 5)))
+	}
+	if len(twice) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d photos got more than one result: %s", len(twice), first(twice, 5)))
+	}
+	mine := map[string]bool{}
+	for _, ch := range chats {
+		mine[strconv.FormatInt(ch, 10)] = true
+	}
+	var texts []string
+	for _, call := range e.TG.Calls("sendMessage") {
+		if mine[call.Params["chat_id"]] {
+			r.OtherSends++
+			texts = append(texts, strconv.Quote(call.Params["text"]))
+		}
+	}
+	if r.OtherSends > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d messages other than results were sent: %s", r.OtherSends, first(texts, 3)))
+	}
+	// One prediction per photo (a canceled one is not billed).
+	r.Kinds = mix.kindsUsed()
+	for _, f := range mix.fakes {
+		r.Predictions += len(f.Predictions())
+		r.Canceled += len(f.Canceled())
+		for _, dl := range f.Deliveries() {
+			r.Webhooks[dl.Status]++
+		}
+	}
+	if r.Predictions-r.Canceled != len(photos) {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d predictions created and %d canceled for %d photos", r.Predictions, r.Canceled, len(photos)))
+	}
+	// Nothing left behind: every task and photo was deleted on delivery.
+	if st, err := e.Store(s.Bucket); err == nil {
+		for _, prefix := range []string{"tasks/", "images/"} {
+			keys, err := st.List(context.Background(), prefix)
+			if err != nil {
+				r.Problems = append(r.Problems, err.Error())
+			} else if len(keys) > 0 {
+				r.Problems = append(r.Problems, fmt.Sprintf("%d objects left under %s: %s", len(keys), prefix, first(keys, 3)))
+			}
+		}
+	}
+	return r, nil
+}
+
+func first(s []string, n int) string {
+	if len(s) > n {
+		return strings.Join(s[:n], "; ") + "; ..."
+	}
+	return strings.Join(s, "; ")
+}
+
+// replicateMix is the Replicate API serve talks to during a load: four
+// fakes behind one URL, one per behaviour (plain, completed webhook sent
+// twice, webhook before the create answer, both). Each create call goes to
+// the fake its place in a shuffled plan says; calls about a prediction go
+// to the fake that made it. Each fake does what its documented switches
+// say (DuplicateWebhooks, WebhookBeforeResponse), so the behaviours are
+// the fakes' own, per prediction.
+type replicateMix struct {
+	URL   string
+	fakes [4]*fake.Replicate // index: 1 = twice, 2 = early
+
+	plan  []int
+	calls atomic.Int64
+	mu    sync.Mutex
+	byID  map[string]int
+	kinds [4]int
+}
+
+// newReplicateMix starts the fakes; rnd is its own (the model functions
+// use it from their goroutines, under a lock).
+func newReplicateMix(e *Env, c LoadConfig, rnd *rand.Rand) *replicateMix {
+	m := &replicateMix{byID: map[string]int{}, plan: make([]int, max(c.Photos, 1))}
+	pick := func(rate float64, bit int) {
+		for _, i := range rnd.Perm(len(m.plan))[:int(rate*float64(len(m.plan))+0.5)] {
+			m.plan[i] |= bit
+		}
+	}
+	pick(c.DupRate, 1)
+	pick(c.EarlyRate, 2)
+	var rmu sync.Mutex
+	modelTime := func() time.Duration {
+		rmu.Lock()
+		defer rmu.Unlock()
+		if c.MaxModelTime <= 0 {
+			return 0
+		}
+		return time.Duration(rnd.Int64N(int64(c.MaxModelTime)))
+	}
+	png := fake.PNG(64, 48)
+	proxies := [4]*httputil.ReverseProxy{}
+	for kind := range m.fakes {
+		f := fake.NewReplicate(e.tb, replicateToken)
+		f.WebhookSecret = e.RP.WebhookSecret
+		f.DuplicateWebhooks = kind & 1
+		f.WebhookBeforeResponse = kind&2 != 0
+		// Replicate retries a failed webhook for about a minute.
+		f.WebhookRetries, f.WebhookBackoff = 10, 50*time.Millisecond
+		output := f.ServeOutput("result.png", "image/png", png)
+		early := f.WebhookBeforeResponse
+		f.SetModelFunc(func(map[string]any, []byte) (string, any, string) {
+			// An early webhook is a model that finished before the create
+			// call was answered: it takes no time.
+			if !early {
+				time.Sleep(modelTime())
+			}
+			return fake.StatusSucceeded, output, ""
+		})
+		m.fakes[kind] = f
+		u, _ := url.Parse(strings.TrimSuffix(f.URL, "/v1"))
+		proxies[kind] = &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) },
+			ModifyResponse: func(resp *http.Response) error {
+				if resp.StatusCode != http.StatusCreated || !isCreate(resp.Request) {
+					return nil
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return err
+				}
+				var p struct {
+					ID string `json:"id"`
+				}
+				_ = json.Unmarshal(body, &p)
+				m.mu.Lock()
+				m.byID[p.ID] = kind
+				m.kinds[kind]++
+				m.mu.Unlock()
+				resp.Body = io.NopCloser(bytes.NewReader(body))
+				return nil
+			},
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := 0
+		if isCreate(r) {
+			kind = m.plan[int(m.calls.Add(1)-1)%len(m.plan)]
+		} else if id, ok := strings.CutPrefix(r.URL.Path, "/v1/predictions/"); ok {
+			m.mu.Lock()
+			kind = m.byID[strings.TrimSuffix(id, "/cancel")]
+			m.mu.Unlock()
+		}
+		proxies[kind].ServeHTTP(w, r)
+	}))
+	e.tb.Cleanup(srv.Close)
+	m.URL = srv.URL
+	return m
+}
+
+func isCreate(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodPost && (p == "/v1/predictions" ||
+		(strings.HasPrefix(p, "/v1/models/") && strings.HasSuffix(p, "/predictions")))
+}
+
+func (m *replicateMix) kindsUsed() [4]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kinds
+}
+
+// waitQuiet waits until no webhook was attempted for `quiet`, at most max.
+func (m *replicateMix) waitQuiet(quiet, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	count := func() int {
+		n := 0
+		for _, f := range m.fakes {
+			n += len(f.Deliveries())
+		}
+		return n
+	}
+	last, since := count(), time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < quiet {
+		time.Sleep(50 * time.Millisecond)
+		if n := count(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
