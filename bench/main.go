@@ -9,7 +9,7 @@
 //	go run ./bench -load -photos 100 -chats 20
 //
 // The measurements need Linux (/proc) and take about a minute; `make bench`
-// and `make load` run it. See bench/README-bench.md.
+// and `make load` run it. See the Performance section of README.md.
 package main
 
 import (
