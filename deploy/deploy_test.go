@@ -1201,13 +1201,7 @@ func TestOutputs(t *testing.T) {
 
 // terraform fmt, when a terraform binary is at hand (CI has one).
 func TestTerraformFmt(t *testing.T) {
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no terraform binary in CI: .ci/run installs it (go install github.com/hashicorp/terraform@v1.5.7)")
-		}
-		t.Skip("no terraform binary; `terraform fmt -check -recursive deploy/terraform` not run (make tools installs it)")
-	}
+	tf := tool(t, "terraform")
 	cmd := exec.Command(tf, "fmt", "-check", "-recursive", "-diff", "terraform")
 	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+os.DevNull, "CHECKPOINT_DISABLE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -1288,10 +1282,7 @@ func TestOpenAPISpec(t *testing.T) {
 // The spec as the gateway gets it: rendered by Terraform's own
 // templatefile() (when a terraform binary is at hand) and still valid.
 func TestOpenAPISpecRendered(t *testing.T) {
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Skip("no terraform binary")
-	}
+	tf := tool(t, "terraform")
 	dir := t.TempDir()
 	data, err := os.ReadFile("openapi.yaml")
 	if err != nil {
@@ -1335,13 +1326,21 @@ var fakeSecrets = map[string]string{
 	"TG_WEBHOOK_SECRET":        "fakeGivenWebhookSecret_123",
 }
 
-func bash(t *testing.T) string {
+func bash(t *testing.T) string { return tool(t, "bash") }
+
+// tool finds a command the test needs. In CI a missing one fails the test
+// (.ci/run installs Terraform); on a developer's machine it skips, saying
+// what to install (make tools).
+func tool(t *testing.T, name string) string {
 	t.Helper()
-	b, err := exec.LookPath("bash")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skip("no bash")
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no %s in CI: .ci/run must install it", name)
+		}
+		t.Skipf("no %s here (make tools installs Terraform)", name)
 	}
-	return b
+	return p
 }
 
 // runScript runs script (deploy.sh) with exactly env, and returns its output.
@@ -1542,12 +1541,9 @@ func TestDeployAgainstFakeCloud(t *testing.T) {
 		}
 	}
 	// The few real tools deploy.sh uses outside DRY_RUN.
-	for _, tool := range []string{"bash", "cat", "head", "mktemp", "rm", "tee"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Skipf("no %s", tool)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+	for _, name := range []string{"bash", "cat", "head", "mktemp", "rm", "tee"} {
+		p := tool(t, name)
+		if err := os.Symlink(p, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
