@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/photobot/photobot/config"
@@ -119,4 +120,32 @@ func (r *replicateFiles) StoreImage(ctx context.Context, key string, body io.Rea
 		return "data:" + contentType + ";base64," + base64.StdEncoding.EncodeToString(data), nil
 	}
 	return r.client.UploadFile(ctx, key[len("images/input/"):], contentType, data)
+}
+
+// Serve runs the webhooks over HTTP on the configured port until ctx ends,
+// then lets the requests in flight finish (photobot serve; SIGTERM).
+func (b *Bot) Serve(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              net.JoinHostPort("", strconv.Itoa(b.Config.Port)),
+		Handler:           b.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return err
+	}
+	b.Log.Info("serving webhooks", "addr", ln.Addr().String(), "model", b.Model.String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	b.Log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }

@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
@@ -20,8 +16,8 @@ import (
 // profiledServe is `photobot serve` with the CPU and heap profilers on:
 // the bench binary runs it as its own child (argument serveProfiledArg)
 // for -cpuprofile, since the photobot binary has no profiling endpoint.
-// It serves the same handler with the same server settings as
-// cmd/photobot's serve; the profiles are written on SIGTERM.
+// It runs the same app.Bot.Serve as cmd/photobot's serve; the profiles
+// are written on SIGTERM.
 const serveProfiledArg = "__serve_profiled"
 
 func profiledServe() error {
@@ -41,29 +37,9 @@ func profiledServe() error {
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
-		Handler:           b.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = b.Serve(ctx)
 	pprof.StopCPUProfile()
 	if cerr := cpu.Close(); err == nil {
 		err = cerr

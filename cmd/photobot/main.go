@@ -12,12 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -86,7 +82,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	switch mode {
 	case config.Serve:
-		return serve(ctx, b, log)
+		return b.Serve(ctx)
 	case config.Run:
 		if cfg.S3Bucket == "" {
 			log.Info("storing photos and tasks in a local directory", "dir", cfg.DataDir)
@@ -98,31 +94,4 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		defer cancel()
 		return admin.Setup(sctx, b, stdout)
 	}
-}
-
-// serve runs the HTTP server until ctx ends, then drains it.
-func serve(ctx context.Context, b *app.Bot, log *slog.Logger) error {
-	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(b.Config.Port)),
-		Handler:           b.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return err
-	}
-	log.Info("serving webhooks", "addr", ln.Addr().String(), "model", b.Model.String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
 }
