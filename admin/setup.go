@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
 
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/httpapi"
@@ -66,8 +67,12 @@ func Setup(ctx context.Context, b *app.Bot, w io.Writer) error {
 			return "@" + me.Username, nil
 		}},
 		{"telegram commands", func() (string, error) {
-			for lang, cmds := range pipeline.Commands() {
-				if err := b.Telegram.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: cmds, LanguageCode: lang}); err != nil {
+			for lang, cmds := range b.Commands() {
+				var list []models.BotCommand
+				for _, c := range cmds {
+					list = append(list, models.BotCommand{Command: c.Command, Description: c.Description})
+				}
+				if err := b.Telegram.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: list, LanguageCode: lang}); err != nil {
 					return "", err
 				}
 			}

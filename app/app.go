@@ -45,55 +45,74 @@ func HTTPClient() *http.Client {
 	}}
 }
 
-// Bot is a configured core with the clients it uses.
+// Bot is a configured core with the clients it talks through.
 type Bot struct {
 	*pipeline.Bot
-	Config   *config.Config
-	Verifier *replicate.Verifier
-	S3       *s3store.Store // nil when running on a local directory
+	Config    *config.Config
+	Log       *slog.Logger
+	Telegram  *telegram.Client
+	Replicate *replicate.Client
+	Verifier  *replicate.Verifier // nil for photobot run
+	S3        *s3store.Store      // nil when running on a local directory
+	Store     pipeline.Store
 }
 
 // New wires a Bot. Nothing here touches the network.
 func New(cfg *config.Config, log *slog.Logger, mode config.Mode) (*Bot, error) {
+	return NewWith(cfg, log, mode, nil)
+}
+
+// NewWith is New with a change to the core's options before it is built
+// (tests move its clock or shorten its deadlines).
+func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func(*pipeline.Options)) (*Bot, error) {
 	hc := HTTPClient()
 	tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc)
 	if err != nil {
 		return nil, err
 	}
+	tg.Log = log
 	rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
-	b := &Bot{Config: cfg, Bot: &pipeline.Bot{
-		Telegram: tg, Replicate: rc, Log: log,
-		Model: cfg.Model, Input: cfg.Input, ImageField: cfg.ImageField, PromptField: cfg.PromptField,
-		PredictionDeadline: cfg.PredictionDeadline,
-		Allowed:            cfg.AllowedUsers, Admins: cfg.AdminUsers, MaxActive: cfg.MaxActive, DailyLimit: cfg.DailyLimit,
-	}}
+	b := &Bot{Config: cfg, Log: log, Telegram: tg, Replicate: rc}
+	deps := pipeline.Deps{Chat: tg, Models: rc, Log: log}
 	if cfg.S3Bucket != "" {
 		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: hc})
 		if err != nil {
 			return nil, err
 		}
-		b.S3, b.Store, b.Images = s, s, s
+		b.S3, deps.Store, deps.Images = s, s, s
 	} else {
 		s, err := localstore.New(cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}
-		b.Store, b.Images = s, &replicateFiles{store: s, client: rc}
+		deps.Store, deps.Images = s, &replicateFiles{store: s, client: rc}
+	}
+	b.Store = deps.Store
+	opt := pipeline.Options{
+		Effects: cfg.Effects, DefaultEffect: cfg.DefaultEffect, About: cfg.About,
+		PredictionDeadline: cfg.PredictionDeadline,
+		Allowed:            cfg.AllowedUsers, Admins: cfg.AdminUsers, MaxActive: cfg.MaxActive, DailyLimit: cfg.DailyLimit,
 	}
 	if mode != config.Run {
-		b.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath
+		opt.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath
 		b.Verifier, err = replicate.NewVerifier(cfg.ReplicateWebhookSecret, rc)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if change != nil {
+		change(&opt)
+	}
+	if b.Bot, err = pipeline.New(deps, opt); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
 // Handler is the HTTP face of a Bot: both webhooks and /healthz.
 func (b *Bot) Handler() http.Handler {
-	return httpapi.New(b.Bot, b.Config.TelegramWebhookSecret, b.Verifier)
+	return httpapi.New(b.Bot, b.Config.TelegramWebhookSecret, b.Verifier, b.Log)
 }
 
 // dataURIMax is the largest photo handed to Replicate inline; larger ones
@@ -136,7 +155,7 @@ func (b *Bot) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.Log.Info("serving webhooks", "addr", ln.Addr().String(), "model", b.Model.String())
+	b.Log.Info("serving webhooks", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -47,6 +47,13 @@ type Config struct {
 	PublicURL             string // PUBLIC_URL, without a trailing slash
 	TelegramWebhookSecret string // TG_WEBHOOK_SECRET
 
+	// Effects the bot offers: EFFECTS, or the one effect of
+	// REPLICATE_MODEL, REPLICATE_INPUT, REPLICATE_IMAGE_FIELD and
+	// REPLICATE_PROMPT_FIELD.
+	Effects       []pipeline.Effect
+	DefaultEffect string        // DEFAULT_EFFECT
+	About         pipeline.Text // BOT_ABOUT
+
 	Model                  replicate.Model // REPLICATE_MODEL
 	PromptField            string          // REPLICATE_PROMPT_FIELD
 	PredictionDeadline     time.Duration   // PREDICTION_DEADLINE
@@ -245,10 +252,34 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", lvl)
 	}
 
+	if c.Model != (replicate.Model{}) {
+		c.Effects = []pipeline.Effect{singleEffect(c)}
+	}
+
 	if len(problems) > 0 {
 		return c, &Error{Problems: problems, Missing: missing}
 	}
 	return c, nil
+}
+
+// singleEffect is the effect of REPLICATE_MODEL and its companions, named
+// after the model.
+func singleEffect(c *Config) pipeline.Effect {
+	id := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, c.Model.Name)
+	if id == "" {
+		id = "photo"
+	}
+	return pipeline.Effect{ID: id[:min(len(id), 32)], Title: pipeline.Text{"en": c.Model.Short()},
+		Model: c.Model.String(), Input: c.Input, ImageField: c.ImageField, PromptField: c.PromptField,
+		Send: pipeline.AsPhoto}
 }
 
 // Error lists every problem of a configuration.

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-telegram/bot/models"
-
 	"github.com/photobot/photobot/httpapi"
 	"github.com/photobot/photobot/localstore"
 	"github.com/photobot/photobot/pipeline"
@@ -51,7 +49,7 @@ func (d diskImages) StoreImage(ctx context.Context, key string, body io.Reader, 
 
 // fuzzBot is the real core on a local directory, with clients that reach
 // nothing and tiny timeouts.
-func fuzzBot(tb testing.TB, logs io.Writer) *pipeline.Bot {
+func fuzzBot(tb testing.TB, logs io.Writer) (*pipeline.Bot, pipeline.Store, *slog.Logger) {
 	tb.Helper()
 	st, err := localstore.New(tb.TempDir())
 	if err != nil {
@@ -64,18 +62,20 @@ func fuzzBot(tb testing.TB, logs io.Writer) *pipeline.Bot {
 	tg.Attempts, tg.Backoff = 1, time.Millisecond
 	rc := replicate.New(nowhere+"/v1", "r8_fuzz", nil)
 	rc.Attempts, rc.Backoff = 1, time.Millisecond
-	return &pipeline.Bot{
-		Store: st, Images: diskImages{st}, Telegram: tg, Replicate: rc,
-		Log:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Model:       replicate.Model{Owner: "acme", Name: "photo-restore"},
-		ImageField:  "image",
-		PromptField: "prompt",
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := pipeline.New(pipeline.Deps{Store: st, Images: diskImages{st}, Chat: tg, Models: rc, Log: log}, pipeline.Options{
+		Effects: []pipeline.Effect{{ID: "restore", Title: pipeline.Text{"en": "Restore"}, Model: "acme/photo-restore",
+			ImageField: "image", PromptField: "prompt"}},
 		WebhookURL:  "https://bot.example/webhook/replicate",
 		MaxActive:   2,
 		DailyLimit:  50,
 		CallTimeout: 50 * time.Millisecond,
 		Deadline:    300 * time.Millisecond,
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return b, st, log
 }
 
 // FuzzTelegramWebhook feeds the Telegram webhook arbitrary bodies with the
@@ -85,7 +85,8 @@ func fuzzBot(tb testing.TB, logs io.Writer) *pipeline.Bot {
 // 5xx.
 func FuzzTelegramWebhook(f *testing.F) {
 	var logs bytes.Buffer
-	h := httpapi.Telegram(fuzzBot(f, &logs), fuzzSecret)
+	b, _, log := fuzzBot(f, &logs)
+	h := httpapi.Telegram(b, fuzzSecret, log)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, httpapi.TelegramPath, bytes.NewReader(body))
 		req.Header.Set(httpapi.SecretHeader, fuzzSecret)
@@ -93,8 +94,8 @@ func FuzzTelegramWebhook(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 
-		var u models.Update
-		isUpdate := json.Unmarshal(body, &u) == nil
+		u, err := telegram.DecodeUpdate(body)
+		isUpdate := err == nil
 		switch {
 		case !isUpdate && (rec.Code < 400 || rec.Code > 499):
 			t.Fatalf("garbage answered %d, want 4xx: %s", rec.Code, rec.Body)
@@ -110,7 +111,7 @@ func FuzzTelegramWebhook(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil || reply.Method != "sendMessage" || reply.ChatID == nil || reply.Text == "" {
 				t.Fatalf("malformed webhook reply %s (%v)", rec.Body, err)
 			}
-			if u.Message == nil || *reply.ChatID != u.Message.Chat.ID {
+			if u.Message == nil || *reply.ChatID != u.Message.ChatID {
 				t.Fatalf("reply %s to a chat the update does not come from", rec.Body)
 			}
 		}
@@ -137,7 +138,7 @@ func signReplicate(id string, ts time.Time, body []byte) string {
 // unreachable). Nothing may panic or answer 500.
 func FuzzReplicateWebhook(f *testing.F) {
 	var logs bytes.Buffer
-	b := fuzzBot(f, &logs)
+	b, st, log := fuzzBot(f, &logs)
 	v, err := replicate.NewVerifier(fuzzReplicateKey, nil)
 	if err != nil {
 		f.Fatal(err)
@@ -158,11 +159,11 @@ func FuzzReplicateWebhook(f *testing.F) {
 	}
 	for _, id := range ids {
 		task, _ := json.Marshal(pipeline.Task{ChatID: 42, FileID: "AgAC", Timestamp: time.Now().Unix(), MessageID: 7, Language: "en"})
-		if err := b.Store.Put(context.Background(), "tasks/"+id+".json", bytes.NewReader(task), int64(len(task)), "application/json"); err != nil {
+		if err := st.Put(context.Background(), "tasks/"+id+".json", bytes.NewReader(task), int64(len(task)), "application/json"); err != nil {
 			f.Fatal(err)
 		}
 	}
-	h := httpapi.Replicate(b, v)
+	h := httpapi.Replicate(b, v, log)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		now := time.Now()
 		req := httptest.NewRequest(http.MethodPost, httpapi.ReplicatePath, bytes.NewReader(body))

@@ -1,7 +1,7 @@
 // Package httpapi serves photobot's two webhooks as plain http.Handlers:
 // the same handlers run in `photobot serve` and in Yandex Cloud Functions.
 // It only checks, decodes, calls the core and encodes; what happens to a
-// photo is decided in package photobot.
+// photo is decided in package pipeline.
 package httpapi
 
 import (
@@ -13,8 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/go-telegram/bot/models"
 
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
@@ -38,14 +36,14 @@ const (
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
 // Telegram serves Telegram's webhook (the spec's fn-handler).
-func Telegram(b *pipeline.Bot, secret string) http.Handler {
+func Telegram(b *pipeline.Bot, secret string, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !post(w, r) {
 			return
 		}
 		got := r.Header.Get(SecretHeader)
 		if secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
-			b.Log.Warn("telegram webhook refused: wrong secret token", "remote", r.RemoteAddr)
+			log.Warn("telegram webhook refused: wrong secret token", "remote", r.RemoteAddr)
 			fail(w, http.StatusUnauthorized, "wrong secret token")
 			return
 		}
@@ -53,39 +51,33 @@ func Telegram(b *pipeline.Bot, secret string) http.Handler {
 		if !ok {
 			return
 		}
-		var u models.Update
-		if err := json.Unmarshal(body, &u); err != nil {
+		u, err := telegram.DecodeUpdate(body)
+		if err != nil {
 			fail(w, http.StatusBadRequest, "malformed update")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), b.WebhookDeadline())
+		ctx, cancel := context.WithTimeout(r.Context(), b.Deadline())
 		defer cancel()
-		reply, err := b.HandleUpdate(ctx, &u)
+		resp, err := b.HandleUpdate(ctx, u)
 		if err != nil {
 			// Transient: Telegram will deliver the update again.
 			fail(w, http.StatusServiceUnavailable, "temporarily unavailable, retry")
 			return
 		}
-		if reply == nil {
+		if resp == nil || resp.Reply == nil {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		writeJSON(w, http.StatusOK, WebhookReply(reply))
+		// The reply rides in the answer: Telegram performs it, which
+		// saves a round trip.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write(telegram.WebhookAnswer(resp.Reply))
 	})
 }
 
-// WebhookReply is a Bot API call carried in the webhook's answer: Telegram
-// performs it, which saves photobot a round trip.
-func WebhookReply(r *pipeline.Reply) map[string]any {
-	m := map[string]any{"method": "sendMessage", "chat_id": r.ChatID, "text": r.Text}
-	if p := telegram.ReplyTo(r.ReplyTo); p != nil {
-		m["reply_parameters"] = p
-	}
-	return m
-}
-
 // Replicate serves Replicate's webhook (the spec's fn-callback).
-func Replicate(b *pipeline.Bot, v *replicate.Verifier) http.Handler {
+func Replicate(b *pipeline.Bot, v *replicate.Verifier, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !post(w, r) {
 			return
@@ -94,24 +86,24 @@ func Replicate(b *pipeline.Bot, v *replicate.Verifier) http.Handler {
 		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), b.WebhookDeadline())
+		ctx, cancel := context.WithTimeout(r.Context(), b.Deadline())
 		defer cancel()
 		if err := v.Verify(ctx, body, r.Header); err != nil {
 			if errors.Is(err, replicate.ErrBadSignature) {
-				b.Log.Warn("replicate webhook refused", "err", err, "remote", r.RemoteAddr)
+				log.Warn("replicate webhook refused", "err", err, "remote", r.RemoteAddr)
 				fail(w, http.StatusUnauthorized, "bad signature")
 				return
 			}
-			b.Log.Error("cannot verify replicate webhooks", "err", err)
+			log.Error("cannot verify replicate webhooks", "err", err)
 			fail(w, http.StatusServiceUnavailable, "cannot verify now, retry")
 			return
 		}
-		var p replicate.Prediction
-		if err := json.Unmarshal(body, &p); err != nil {
+		p, err := replicate.DecodeWebhook(body)
+		if err != nil {
 			fail(w, http.StatusBadRequest, "malformed prediction")
 			return
 		}
-		err := b.HandlePrediction(ctx, &p)
+		err = b.HandlePrediction(ctx, p)
 		switch {
 		case err == nil:
 			w.WriteHeader(http.StatusOK)
@@ -122,22 +114,22 @@ func Replicate(b *pipeline.Bot, v *replicate.Verifier) http.Handler {
 		case errors.Is(err, pipeline.ErrInProgress):
 			fail(w, http.StatusConflict, "being delivered, retry later")
 		default:
-			b.Log.Warn("delivery failed; Replicate will retry", "prediction_id", p.ID, "err", err)
+			log.Warn("delivery failed; Replicate will retry", "prediction_id", p.ID, "err", err)
 			fail(w, http.StatusServiceUnavailable, "temporarily unavailable, retry")
 		}
 	})
 }
 
 // New routes both webhooks and GET /healthz.
-func New(b *pipeline.Bot, telegramSecret string, v *replicate.Verifier) http.Handler {
+func New(b *pipeline.Bot, telegramSecret string, v *replicate.Verifier, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(TelegramPath, Telegram(b, telegramSecret))
-	mux.Handle(ReplicatePath, Replicate(b, v))
+	mux.Handle(TelegramPath, Telegram(b, telegramSecret, log))
+	mux.Handle(ReplicatePath, Replicate(b, v, log))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	return Logged(b.Log, mux)
+	return Logged(log, mux)
 }
 
 func post(w http.ResponseWriter, r *http.Request) bool {

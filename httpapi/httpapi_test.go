@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/photobot/photobot/httpapi"
+	"github.com/photobot/photobot/internal/inmem"
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 )
@@ -32,8 +33,14 @@ func handler(t *testing.T) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &pipeline.Bot{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	return httpapi.New(b, "secret", v)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := inmem.NewStore()
+	b, err := pipeline.New(pipeline.Deps{Store: st, Images: st, Chat: inmem.NewChat(), Models: &inmem.Models{}, Log: log},
+		pipeline.Options{Effects: []pipeline.Effect{{ID: "x", Model: "acme/x", ImageField: "image"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpapi.New(b, "secret", v, log)
 }
 
 func TestOversizedBodiesAreRefusedUnread(t *testing.T) {
@@ -87,15 +94,5 @@ func TestSecretIsCheckedFirst(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("got %d, want 401", rec.Code)
-	}
-}
-
-func TestWebhookReply(t *testing.T) {
-	m := httpapi.WebhookReply(&pipeline.Reply{ChatID: 5, Text: "hi", ReplyTo: 7})
-	if m["method"] != "sendMessage" || m["chat_id"] != int64(5) || m["text"] != "hi" || m["reply_parameters"] == nil {
-		t.Errorf("got %v", m)
-	}
-	if m := httpapi.WebhookReply(&pipeline.Reply{ChatID: 5, Text: "hi"}); m["reply_parameters"] != nil {
-		t.Errorf("reply_parameters without a message to reply to: %v", m)
 	}
 }

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-telegram/bot"
-	"github.com/go-telegram/bot/models"
-
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
@@ -21,8 +18,10 @@ import (
 
 // Runner is the long-polling transport.
 type Runner struct {
-	Bot *pipeline.Bot
-	Log *slog.Logger
+	Bot       *pipeline.Bot
+	Telegram  *telegram.Client
+	Replicate *replicate.Client
+	Log       *slog.Logger
 
 	// PollTimeout is getUpdates' long-poll wait (default 30 s).
 	PollTimeout time.Duration
@@ -31,10 +30,10 @@ type Runner struct {
 	Interval time.Duration
 	// Parallel bounds how many updates of one batch are handled at once.
 	Parallel int
-
-	ctx context.Context
-	wg  sync.WaitGroup
 }
+
+// AllowedUpdates are the kinds of update the bot reads.
+var AllowedUpdates = []string{"message", "callback_query"}
 
 // ErrWebhookSet: Telegram refuses getUpdates while a webhook is set.
 var ErrWebhookSet = errors.New("a webhook is set for this bot")
@@ -50,11 +49,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Parallel == 0 {
 		r.Parallel = 8
 	}
-	r.ctx = ctx
-	r.Bot.Watch = r.follow
-	defer r.wg.Wait()
+	var following sync.WaitGroup
+	defer following.Wait()
 
-	info, err := r.Bot.Telegram.GetWebhookInfo(ctx)
+	info, err := r.Telegram.GetWebhookInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("checking the bot's webhook: %w", err)
 	}
@@ -63,7 +61,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			"Remove it with: curl \"https://api.telegram.org/bot$TG_BOT_TOKEN/deleteWebhook\" "+
 			"(pending updates are kept); `photobot setup` sets it again", ErrWebhookSet, info.URL)
 	}
-	r.Log.Info("polling Telegram for updates", "model", r.Bot.Model.String())
+	r.Log.Info("polling Telegram for updates")
 
 	var offset int64
 	wait := time.Duration(0)
@@ -71,7 +69,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if !sleep(ctx, wait) {
 			break
 		}
-		updates, err := r.Bot.Telegram.GetUpdates(ctx, offset, r.PollTimeout, []string{"message"})
+		updates, err := r.Telegram.GetUpdates(ctx, offset, r.PollTimeout, AllowedUpdates)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -93,9 +91,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		for _, u := range updates {
 			batch.Add(1)
 			sem <- struct{}{}
-			go func(u *models.Update) {
+			go func(u *pipeline.Update) {
 				defer func() { <-sem; batch.Done() }()
-				r.handle(ctx, u.ID, func(ctx context.Context) (*pipeline.Reply, error) { return r.Bot.HandleUpdate(ctx, u) })
+				if id := r.handle(ctx, u); id != "" {
+					following.Add(1)
+					go func() {
+						defer following.Done()
+						r.follow(ctx, id)
+					}()
+				}
 			}(u)
 			offset = u.ID + 1
 		}
@@ -107,68 +111,64 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // handle runs one update until it no longer fails transiently, like
-// Telegram's redelivery of a webhook, then sends the reply.
-func (r *Runner) handle(ctx context.Context, updateID int64, run func(context.Context) (*pipeline.Reply, error)) {
+// Telegram's redelivery of a webhook, then sends the reply. It returns the
+// prediction to follow, if one was started.
+func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string) {
 	wait := r.Interval
 	for {
-		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		reply, err := run(hctx)
-		if err == nil && reply != nil {
-			err = r.Bot.Telegram.SendMessage(hctx, &bot.SendMessageParams{ChatID: reply.ChatID, Text: reply.Text,
-				ReplyParameters: telegram.ReplyTo(reply.ReplyTo)})
-			if telegram.IsPermanent(err) {
-				r.Log.Warn("reply not sent", "update_id", updateID, "err", err)
-				err = nil
+		hctx, cancel := context.WithTimeout(ctx, r.Bot.Deadline())
+		resp, err := r.Bot.HandleUpdate(hctx, u)
+		if err == nil && resp != nil {
+			started = resp.Started
+			if resp.Reply != nil {
+				if err := r.Telegram.Send(hctx, resp.Reply); err != nil {
+					// As a webhook's answer would be: not retried.
+					r.Log.Warn("reply not sent", "update_id", u.ID, "err", err)
+				}
 			}
-			reply = nil
 		}
 		cancel()
 		if err == nil || ctx.Err() != nil {
-			return
+			return started
 		}
-		r.Log.Warn("update failed; retrying", "update_id", updateID, "err", err, "wait", wait.String())
+		r.Log.Warn("update failed; retrying", "update_id", u.ID, "err", err, "wait", wait.String())
 		if !sleep(ctx, wait) {
-			return
+			return ""
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
 }
 
 // follow polls a prediction until it ends, then delivers it.
-func (r *Runner) follow(id string) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		ctx := r.ctx
-		wait := r.Interval
-		for {
-			if !sleep(ctx, wait) {
-				return
-			}
-			wait = min(wait+wait/2, 5*time.Second)
-			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			p, err := r.Bot.Replicate.Get(gctx, id)
-			cancel()
-			if err != nil {
-				if replicate.IsPermanent(err) {
-					r.Log.Error("cannot follow prediction", "prediction_id", id, "err", err)
-					return
-				}
-				r.Log.Warn("reading prediction failed; retrying", "prediction_id", id, "err", err)
-				continue
-			}
-			if !p.Terminal() {
-				continue
-			}
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			err = r.Bot.HandlePrediction(hctx, p)
-			cancel()
-			if err == nil {
-				return
-			}
-			r.Log.Warn("delivery failed; retrying", "prediction_id", id, "err", err)
+func (r *Runner) follow(ctx context.Context, id string) {
+	wait := r.Interval
+	for {
+		if !sleep(ctx, wait) {
+			return
 		}
-	}()
+		wait = min(wait+wait/2, 5*time.Second)
+		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		p, err := r.Replicate.Get(gctx, id)
+		cancel()
+		if err != nil {
+			if replicate.IsPermanent(err) {
+				r.Log.Error("cannot follow prediction", "prediction_id", id, "err", err)
+				return
+			}
+			r.Log.Warn("reading prediction failed; retrying", "prediction_id", id, "err", err)
+			continue
+		}
+		if !p.Terminal() {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, r.Bot.Deadline())
+		err = r.Bot.HandlePrediction(hctx, p.Outcome())
+		cancel()
+		if err == nil {
+			return
+		}
+		r.Log.Warn("delivery failed; retrying", "prediction_id", id, "err", err)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -37,7 +37,7 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &longpoll.Runner{Bot: b.Bot, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}, tg, rp, dir
+	return &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}, tg, rp, dir
 }
 
 func photoUpdate(tg *fake.Telegram, chatID int64, data []byte) map[string]any {

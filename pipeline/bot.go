@@ -1,36 +1,54 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"strconv"
+	"regexp"
 	"time"
-
-	"github.com/photobot/photobot/replicate"
-	"github.com/photobot/photobot/telegram"
 )
 
-// Bot holds what both halves of the pipeline need. Its fields are set once
-// at start; a Bot is safe for concurrent use and keeps no state of its own
-// between calls: everything lives in Store.
+// Bot is the core: what happens to a photo (intake.go) and to its result
+// (delivery.go). It is built once by New, never changed afterwards, and
+// safe for concurrent use; it keeps no state of its own between calls:
+// everything lives in the Store.
 type Bot struct {
-	Store     Store
-	Images    ImageStore
-	Telegram  *telegram.Client
-	Replicate *replicate.Client
-	Log       *slog.Logger
+	store  Store
+	images ImageStore
+	chat   Chat
+	models Models
+	log    *slog.Logger
+	opt    Options
+	effect map[string]*Effect
+	texts  map[string]*texts // by language: "ru", "en"
+}
 
-	Model      replicate.Model
-	Input      map[string]any // REPLICATE_INPUT: defaults for every prediction
-	ImageField string         // the model input that receives the photo URL
-	// PromptField, when set, is the model input that receives the photo's
-	// caption.
-	PromptField string
-	// PredictionDeadline: Replicate cancels a prediction that runs longer
+// Deps are the ports a Bot talks through.
+type Deps struct {
+	Store  Store
+	Images ImageStore
+	Chat   Chat
+	Models Models
+	Log    *slog.Logger
+}
+
+// Options are the settings of a Bot. Zero values take the defaults.
+type Options struct {
+	// Effects the bot offers: one is applied to every photo at once; with
+	// several, each photo gets a menu (unless DefaultEffect is set).
+	Effects []Effect
+	// DefaultEffect, when set, is applied to every photo at once; the
+	// menu stays reachable from the result.
+	DefaultEffect string
+	// About is the operator's own words for /start and /help (BOT_ABOUT).
+	About Text
+
+	// WebhookURL is where Replicate posts results; "" when predictions are
+	// polled (photobot run).
+	WebhookURL string
+	// PredictionDeadline: Replicate stops a prediction that runs longer
 	// (Cancel-After), so a stuck model cannot burn money. Default 10 min.
 	PredictionDeadline time.Duration
 
@@ -42,84 +60,92 @@ type Bot struct {
 	// predictions per UTC day. 0 means unlimited.
 	MaxActive  int
 	DailyLimit int
-	// WebhookURL is where Replicate posts the result; empty when the
-	// prediction is polled instead (photobot run).
-	WebhookURL string
 
-	// Watch, when set, is called with every prediction that was created
-	// and saved; photobot run uses it to poll the prediction.
-	Watch func(predictionID string)
-
+	// Deadline bounds the handling of one update or result (default 20 s),
+	// so that it answers, 5xx if need be, well before Telegram gives up
+	// (about 60 s) or the function is killed (30 s); bookkeeping after a
+	// failure has cleanupTime more. A crashed request's claims go stale
+	// shortly after it (see claims.go).
+	Deadline time.Duration
+	// CallTimeout bounds each outbound call that moves no photo: S3 reads
+	// and writes of small objects, creating a prediction, sending a
+	// message (default 10 s). Transfers of photos are bounded by Deadline.
+	CallTimeout time.Duration
+	// SaveBudget bounds the saving of a task after its prediction was
+	// created, retries included (default 1.5 s): when it runs out the
+	// prediction is canceled before a model of a few seconds finishes, so
+	// that a redelivery does not pay for a second one.
+	SaveBudget time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-
-	// CallTimeout bounds each outbound call that moves no file: S3 reads
-	// and writes of small objects, getFile, creating a prediction, sending
-	// a message (default 10 s). Transfers of photos are bounded by the
-	// webhook's Deadline.
-	CallTimeout time.Duration
-	// Deadline bounds the handling of one webhook (default 20 s), so that
-	// it answers, 5xx if need be, well before Telegram gives up (about
-	// 60 s) or the function is killed (30 s): bookkeeping after a failure
-	// has 4 s more of its own.
-	Deadline time.Duration
 }
 
-// DefaultDeadline is the default of Bot.Deadline.
-const DefaultDeadline = 20 * time.Second
+// Defaults of Options.
+const (
+	DefaultDeadline           = 20 * time.Second
+	DefaultPredictionDeadline = 10 * time.Minute
+	defaultCallTimeout        = 10 * time.Second
+	defaultSaveBudget         = 1500 * time.Millisecond
+	// cleanupTime is what bookkeeping that must outlive a canceled
+	// request gets (releasing a claim, canceling a prediction).
+	cleanupTime = 4 * time.Second
+)
 
-// WebhookDeadline is how long one webhook may take.
-func (b *Bot) WebhookDeadline() time.Duration {
-	if b.Deadline > 0 {
-		return b.Deadline
+var effectID = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// New builds a Bot from its ports and options.
+func New(d Deps, o Options) (*Bot, error) {
+	if d.Store == nil || d.Images == nil || d.Chat == nil || d.Models == nil {
+		return nil, errors.New("pipeline: Store, Images, Chat and Models are all needed")
 	}
-	return DefaultDeadline
-}
-
-// call gives one outbound call its timeout.
-func (b *Bot) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := b.CallTimeout
-	if d <= 0 {
-		d = 10 * time.Second
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return context.WithTimeout(ctx, d)
+	if len(o.Effects) == 0 {
+		return nil, errors.New("pipeline: no effect configured")
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = DefaultDeadline
+	}
+	if o.PredictionDeadline <= 0 {
+		o.PredictionDeadline = DefaultPredictionDeadline
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = defaultCallTimeout
+	}
+	if o.SaveBudget <= 0 {
+		o.SaveBudget = defaultSaveBudget
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	b := &Bot{store: d.Store, images: d.Images, chat: d.Chat, models: d.Models, log: d.Log, opt: o,
+		effect: map[string]*Effect{}}
+	for i := range b.opt.Effects {
+		e := &b.opt.Effects[i]
+		if !effectID.MatchString(e.ID) {
+			return nil, fmt.Errorf("pipeline: effect id %q is not [a-z0-9_]{1,32}", e.ID)
+		}
+		if b.effect[e.ID] != nil {
+			return nil, fmt.Errorf("pipeline: effect %q twice", e.ID)
+		}
+		if e.ImageField == "" || e.Model == "" {
+			return nil, fmt.Errorf("pipeline: effect %q needs a model and an image field", e.ID)
+		}
+		if e.Send == "" {
+			e.Send = AsPhoto
+		}
+		b.effect[e.ID] = e
+	}
+	if o.DefaultEffect != "" && b.effect[o.DefaultEffect] == nil {
+		return nil, fmt.Errorf("pipeline: default effect %q is not one of the effects", o.DefaultEffect)
+	}
+	b.texts = map[string]*texts{"ru": newTexts(&ru, b), "en": newTexts(&en, b)}
+	return b, nil
 }
 
-// Task is the state between the two halves: tasks/{prediction_id}.json.
-type Task struct {
-	ChatID    int64  `json:"chat_id"`
-	FileID    string `json:"file_id"`
-	Timestamp int64  `json:"timestamp"`            // when the task was created, unix seconds
-	MessageID int    `json:"message_id,omitempty"` // the user's photo, to reply to
-	UpdateID  int64  `json:"update_id,omitempty"`
-	UserID    int64  `json:"user_id,omitempty"`
-	Language  string `json:"language,omitempty"` // the user's language_code
-	Image     string `json:"image,omitempty"`    // key of the stored photo
-}
-
-// Keys of the bucket. The lifecycle rules (see LifecycleRules) expire every
-// prefix, so nothing here needs a sweeper.
-func taskKey(predictionID string) string     { return "tasks/" + predictionID + ".json" }
-func updateKey(updateID int64) string        { return "updates/" + strconv.FormatInt(updateID, 10) + ".json" }
-func deliveryKey(predictionID string) string { return "deliveries/" + predictionID + ".json" }
-
-// LifecycleRule expires the objects under Prefix after Days.
-type LifecycleRule struct {
-	ID     string
-	Prefix string
-	Days   int32
-}
-
-// LifecycleRules are the bucket's expiry rules, put by photobot setup.
-var LifecycleRules = []LifecycleRule{
-	{ID: "photobot-tasks", Prefix: "tasks/", Days: 1},
-	{ID: "photobot-updates", Prefix: "updates/", Days: 2},
-	{ID: "photobot-deliveries", Prefix: "deliveries/", Days: 2},
-	{ID: "photobot-images", Prefix: "images/", Days: 1},
-	{ID: "photobot-albums", Prefix: "albums/", Days: 1},
-	{ID: "photobot-users", Prefix: "users/", Days: 2},
-	{ID: "photobot-setup", Prefix: "setup/", Days: 1},
-}
+// Deadline is how long the handling of one update or result may take.
+func (b *Bot) Deadline() time.Duration { return b.opt.Deadline }
 
 // Errors the transports map to answers.
 var (
@@ -133,128 +159,18 @@ var (
 	ErrInvalidPrediction = errors.New("invalid prediction id")
 )
 
-func (b *Bot) now() time.Time {
-	if b.Now != nil {
-		return b.Now()
-	}
-	return time.Now()
-}
+func (b *Bot) now() time.Time { return b.opt.Now() }
 
-// A lease is a claim on a piece of work (one update, one delivery), held in
-// the bucket. It is created with If-None-Match, so only one request wins;
-// it can be taken over with If-Match once it is stale, so a request that
-// crashed while holding it does not block the work forever.
-type lease struct {
-	key  string
-	etag string
-}
-
-type leaseRecord struct {
-	State        string `json:"state"` // "working" or "done"
-	At           int64  `json:"at"`    // when taken, unix milliseconds
-	PredictionID string `json:"prediction_id,omitempty"`
-}
-
-var errDone = errors.New("already done")
-
-// acquire takes the lease at key. It returns errDone when the work was
-// finished by someone else, ErrInProgress when someone holds a fresh lease.
-// done, when not nil, double-checks a record that says "done": it reports
-// false when the work it names did not stick, and such a record is then
-// treated like a lease (taken over once stale).
-func (b *Bot) acquire(ctx context.Context, key string, ttl time.Duration, done func(context.Context, leaseRecord) bool) (*lease, error) {
-	ctx, cancel := b.call(ctx)
-	defer cancel()
-	rec, _ := json.Marshal(leaseRecord{State: "working", At: b.now().UnixMilli()})
-	for attempt := 0; attempt < 2; attempt++ {
-		etag, err := b.Store.Create(ctx, key, rec)
-		if err == nil {
-			return &lease{key: key, etag: etag}, nil
-		}
-		if !errors.Is(err, ErrExists) {
-			return nil, fmt.Errorf("claiming %s: %w", key, err)
-		}
-		data, etag, err := b.Store.Get(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			continue // released meanwhile: try again
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading claim %s: %w", key, err)
-		}
-		var cur leaseRecord
-		if json.Unmarshal(data, &cur) != nil {
-			cur = leaseRecord{State: "working"} // unreadable: treat as stale
-		}
-		if cur.State == "done" && (done == nil || done(ctx, cur)) {
-			return nil, errDone
-		}
-		if b.now().Sub(time.UnixMilli(cur.At)) < ttl {
-			return nil, ErrInProgress
-		}
-		etag, err = b.Store.Replace(ctx, key, rec, etag)
-		if errors.Is(err, ErrConflict) {
-			return nil, ErrInProgress
-		}
-		if err != nil {
-			return nil, fmt.Errorf("taking over claim %s: %w", key, err)
-		}
-		b.Log.Warn("took over a stale claim", "key", key)
-		return &lease{key: key, etag: etag}, nil
-	}
-	return nil, ErrInProgress
-}
-
-// finish marks the leased work done, for good.
-func (b *Bot) finish(ctx context.Context, l *lease, predictionID string) error {
-	ctx, cancel := b.call(ctx)
-	defer cancel()
-	rec, _ := json.Marshal(leaseRecord{State: "done", At: b.now().UnixMilli(), PredictionID: predictionID})
-	if err := b.Store.Put(ctx, l.key, bytes.NewReader(rec), int64(len(rec)), "application/json"); err != nil {
-		return fmt.Errorf("marking %s done: %w", l.key, err)
-	}
-	return nil
-}
-
-// release gives the lease up so that a retry can take the work at once.
-func (b *Bot) release(ctx context.Context, l *lease) {
-	if err := b.Store.Delete(ctx, l.key); err != nil {
-		b.Log.Warn("could not release claim; a retry will take it over when stale", "key", l.key, "err", err)
-	}
+// call gives one outbound call its timeout.
+func (b *Bot) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.opt.CallTimeout)
 }
 
 // cleanup gives bookkeeping that must outlive a canceled request its own
 // short deadline.
 func cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTime)
 }
 
-func (b *Bot) saveTask(ctx context.Context, predictionID string, t Task) error {
-	data, _ := json.Marshal(t)
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		cctx, cancel := b.call(ctx)
-		err = b.Store.Put(cctx, taskKey(predictionID), bytes.NewReader(data), int64(len(data)), "application/json")
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("saving task: %w", err)
-	}
-	return nil
-}
-
-func (b *Bot) loadTask(ctx context.Context, predictionID string) (*Task, error) {
-	ctx, cancel := b.call(ctx)
-	defer cancel()
-	data, _, err := b.Store.Get(ctx, taskKey(predictionID))
-	if err != nil {
-		return nil, err
-	}
-	var t Task
-	if err := json.Unmarshal(data, &t); err != nil {
-		return nil, fmt.Errorf("task %s is corrupt: %w", predictionID, err)
-	}
-	return &t, nil
-}
+// single reports whether the bot has one effect: the spec's flow, no menu.
+func (b *Bot) single() bool { return len(b.opt.Effects) == 1 }

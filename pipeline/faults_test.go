@@ -207,10 +207,7 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 func runFaultRow(t *testing.T, r faultRow, chat int64) {
-	h := newHarness(t)
-	if r.slow {
-		h.fast()
-	}
+	h := newHarness(t, r.slow)
 	r.inject(h)
 	p := h.NewPhoto(chat)
 	p.Language = "en"
@@ -352,8 +349,7 @@ func TestDeliveryDoneByAnotherRequest(t *testing.T) {
 // redelivery must not be taken for a duplicate of a photo that was handled.
 func TestTaskNotSavedAndClaimNotReleased(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.fast()
+	h := newHarness(t, true)
 	h.S3.FailAlways(http.MethodPut, "tasks/", http.StatusForbidden, "AccessDenied")
 	h.S3.FailAlways(http.MethodDelete, "updates/", http.StatusForbidden, "AccessDenied")
 	p := h.NewPhoto(4004)

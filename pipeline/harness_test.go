@@ -17,6 +17,7 @@ import (
 	"github.com/photobot/photobot/internal/faultproxy"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/testenv"
+	"github.com/photobot/photobot/pipeline"
 )
 
 // How the harness models the two senders of webhooks.
@@ -70,18 +71,26 @@ func tgPath(method string) string { return "/bot" + testenv.BotToken + "/" + met
 // tgFilePath is the prefix of file downloads.
 var tgFilePath = "/file/bot" + testenv.BotToken + "/"
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, fast bool) *harness {
 	t.Helper()
 	h := &harness{t: t, Clock: &botClock{}}
 	h.S3 = faultproxy.New(t, miniotest.Start(t).Endpoint)
-	h.Env = testenv.New(t, func(v map[string]string) {
+	core := func(o *pipeline.Options) {
+		o.Now = h.Clock.Now
+		if fast {
+			// Stalls are cut quickly, and the senders' patience with
+			// them is shortened below.
+			o.CallTimeout = 400 * time.Millisecond
+			o.Deadline = 2 * time.Second
+		}
+	}
+	h.Env = testenv.NewWithCore(t, core, func(v map[string]string) {
 		v["S3_ENDPOINT_URL"] = h.S3.URL
 		h.TGP = faultproxy.New(t, v["TELEGRAM_API_URL"])
 		v["TELEGRAM_API_URL"] = h.TGP.URL
 		h.RPP = faultproxy.New(t, strings.TrimSuffix(v["REPLICATE_API_URL"], "/v1"))
 		v["REPLICATE_API_URL"] = h.RPP.URL + "/v1"
 	})
-	h.Bot.Now = h.Clock.Now
 	h.RP.RunTime = 150 * time.Millisecond
 	h.RP.WebhookRetries = webhookRetries
 	h.RP.WebhookBackoff = webhookBackoff
@@ -89,6 +98,10 @@ func newHarness(t *testing.T) *harness {
 	// (25 s) plus its cleanup (5 s); fast lowers this with the deadline.
 	h.RP.WebhookTimeout = 31 * time.Second
 	h.TG.WebhookTimeout = 31 * time.Second
+	if fast {
+		h.RP.WebhookTimeout = 8 * time.Second
+		h.TG.WebhookTimeout = 8 * time.Second
+	}
 
 	// Telegram posts updates to the webhook, as in production, and
 	// performs the method of a 2xx answer (the bot's replies).
@@ -128,15 +141,6 @@ type recordingWriter struct {
 func (s *recordingWriter) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
-}
-
-// fast lowers the bot's timeouts so that stalls are cut quickly, and the
-// senders' patience with them.
-func (h *harness) fast() {
-	h.Bot.CallTimeout = 400 * time.Millisecond
-	h.Bot.Deadline = 2 * time.Second
-	h.RP.WebhookTimeout = 8 * time.Second
-	h.TG.WebhookTimeout = 8 * time.Second
 }
 
 // deliver hands the update to the bot as Telegram does: again and again

@@ -22,8 +22,7 @@ import (
 // Telegram file URL.
 func TestLogHygiene(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.fast()
+	h := newHarness(t, true)
 	e := h.Env
 	chat := int64(5000)
 	photo := func() map[string]any {

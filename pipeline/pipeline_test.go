@@ -188,8 +188,9 @@ func TestRefusedURLIsUploaded(t *testing.T) {
 	if replyTo(t, calls[1]) != p.MessageID {
 		t.Errorf("upload does not reply to the photo")
 	}
-	if len(e.TG.Calls("sendChatAction")) == 0 {
-		t.Errorf("no 'sending photo…' while uploading")
+	// While photobot uploads, the user sees "sending photo…".
+	if a := e.TG.WaitCalls(t, "sendChatAction", 1, wait)[0]; a.Params["action"] != "upload_photo" {
+		t.Errorf("chat action %v while uploading", a.Params)
 	}
 }
 

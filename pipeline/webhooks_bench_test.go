@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/httpapi"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
@@ -35,7 +32,7 @@ import (
 // default (info, JSON) into io.Discard, and the handler serve runs.
 func benchEnv(b *testing.B) (*testenv.Env, http.Handler) {
 	e := testenv.New(b, func(v map[string]string) { v["LOG_LEVEL"] = "info" })
-	e.Bot.Log = app.Logger(io.Discard, slog.LevelInfo)
+	e.Logs.Discard = true
 	return e, e.Bot.Handler()
 }
 

@@ -7,11 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/photobot/photobot/pipeline"
 )
 
 func TestParseModel(t *testing.T) {
@@ -89,12 +93,12 @@ func created(w http.ResponseWriter, r *http.Request) {
 
 func TestCreateOfficialModel(t *testing.T) {
 	c, _, reqs := api(t, created)
-	p, err := c.Create(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{"image": "https://x"},
+	p, err := c.CreatePrediction(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{"image": "https://x"},
 		CreateOptions{Webhook: "https://hook", Events: []string{"completed"}, CancelAfter: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.ID != "ufawqhfynnddngldkgtslldrkq" || p.Status != Starting {
+	if p.ID != "ufawqhfynnddngldkgtslldrkq" || p.Status != pipeline.Starting {
 		t.Errorf("got %+v", p)
 	}
 	r := (*reqs)[0]
@@ -117,7 +121,7 @@ func TestCreateOfficialModel(t *testing.T) {
 func TestCreateVersion(t *testing.T) {
 	c, _, reqs := api(t, created)
 	v := strings.Repeat("0", 64)
-	if _, err := c.Create(context.Background(), Model{Owner: "o", Name: "m", Version: v}, map[string]any{}, CreateOptions{}); err != nil {
+	if _, err := c.CreatePrediction(context.Background(), Model{Owner: "o", Name: "m", Version: v}, map[string]any{}, CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	r := (*reqs)[0]
@@ -130,7 +134,7 @@ func TestCreateVersion(t *testing.T) {
 
 func TestCreateRetries429ThenSucceeds(t *testing.T) {
 	c, n, reqs := api(t, problem(429, "Request was throttled. Expected available in 1 second."), created)
-	if _, err := c.Create(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{"image": "u"}, CreateOptions{}); err != nil {
+	if _, err := c.CreatePrediction(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{"image": "u"}, CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n.Load() != 2 {
@@ -147,7 +151,7 @@ func TestCreateRetries429ThenSucceeds(t *testing.T) {
 func TestCreateDoesNotRetryPermanentOr500(t *testing.T) {
 	for _, status := range []int{422, 401, 500} {
 		c, n, _ := api(t, problem(status, "- input.image: Does not match format 'uri'"))
-		_, err := c.Create(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{}, CreateOptions{})
+		_, err := c.CreatePrediction(context.Background(), Model{Owner: "o", Name: "m"}, map[string]any{}, CreateOptions{})
 		var e *Error
 		if !errors.As(err, &e) || e.Status != status {
 			t.Fatalf("status %d: err = %v", status, err)
@@ -241,9 +245,67 @@ func TestPredictionHelpers(t *testing.T) {
 	if !p.Terminal() || p.ErrorText() != "CUDA out of memory" || p.Metrics.PredictTime != 1.5 {
 		t.Errorf("got %+v", p)
 	}
-	for status, want := range map[string]bool{Starting: false, Processing: false, Succeeded: true, Canceled: true, Aborted: true} {
+	for status, want := range map[string]bool{pipeline.Starting: false, pipeline.Processing: false, pipeline.Succeeded: true, pipeline.Canceled: true, pipeline.Aborted: true} {
 		if (&Prediction{Status: status}).Terminal() != want {
 			t.Errorf("Terminal(%s) != %v", status, want)
+		}
+	}
+}
+
+// Every output shape the golden webhooks hold reaches the core sorted into
+// files and text.
+func TestOutcomeOfGoldenWebhooks(t *testing.T) {
+	for file, want := range map[string]struct {
+		status string
+		files  int
+		text   string
+	}{
+		"prediction_succeeded_string.json":      {pipeline.Succeeded, 1, ""},
+		"prediction_succeeded_list.json":        {pipeline.Succeeded, 2, ""},
+		"prediction_succeeded_text_chunks.json": {pipeline.Succeeded, 0, "nonempty"},
+		"prediction_failed.json":                {pipeline.Failed, 0, ""},
+		"prediction_canceled.json":              {pipeline.Canceled, 0, ""},
+		"prediction_aborted.json":               {pipeline.Aborted, 0, ""},
+	} {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "replicate", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := DecodeWebhook(data)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if o.Status != want.status || len(o.Files) < want.files || want.files == 0 && len(o.Files) != 0 ||
+			(want.text == "") != (o.Text == "") || !ValidID(o.ID) {
+			t.Errorf("%s: %+v", file, o)
+		}
+		for _, f := range o.Files {
+			if !strings.HasPrefix(f, "https://") {
+				t.Errorf("%s: file %q", file, f)
+			}
+		}
+		if o.Status == pipeline.Failed && o.Error == "" {
+			t.Errorf("%s: the model's error is lost", file)
+		}
+	}
+}
+
+func TestParseOutputShapes(t *testing.T) {
+	for in, want := range map[string]struct {
+		files []string
+		text  string
+	}{
+		`"https://r.delivery/a.png"`:                     {[]string{"https://r.delivery/a.png"}, ""},
+		`["https://r.delivery/a.png","http://x/b.webp"]`: {[]string{"https://r.delivery/a.png", "http://x/b.webp"}, ""},
+		`["A cat ", "on a ", "mat. "]`:                   {nil, "A cat on a mat."},
+		`{"image":"https://r.delivery/c.png","seed":42}`: {[]string{"https://r.delivery/c.png"}, ""},
+		`null`:     {nil, ""},
+		`42`:       {nil, ""},
+		`not json`: {nil, ""},
+	} {
+		files, text := parseOutput(json.RawMessage(in))
+		if strings.Join(files, " ") != strings.Join(want.files, " ") || text != want.text {
+			t.Errorf("%s: files %q text %q", in, files, text)
 		}
 	}
 }

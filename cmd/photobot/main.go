@@ -87,7 +87,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		if cfg.S3Bucket == "" {
 			log.Info("storing photos and tasks in a local directory", "dir", cfg.DataDir)
 		}
-		r := &longpoll.Runner{Bot: b.Bot, Log: log}
+		r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: log}
 		return r.Run(ctx)
 	default:
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

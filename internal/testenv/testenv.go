@@ -53,6 +53,13 @@ type Env struct {
 // before the bot is configured.
 func New(t testing.TB, options ...func(vars map[string]string)) *Env {
 	t.Helper()
+	return NewWithCore(t, nil, options...)
+}
+
+// NewWithCore is New with a change to the core's options (its clock, its
+// deadlines) before the core is built.
+func NewWithCore(t testing.TB, core func(*pipeline.Options), options ...func(vars map[string]string)) *Env {
+	t.Helper()
 	e := &Env{T: t, Logs: &Logs{}}
 	e.MinIO = miniotest.Start(t)
 	e.Bucket = e.MinIO.NewBucket(t)
@@ -86,7 +93,7 @@ func New(t testing.TB, options ...func(vars map[string]string)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Bot, err = app.New(cfg, app.Logger(e.Logs, cfg.LogLevel), config.Serve)
+	e.Bot, err = app.NewWith(cfg, app.Logger(e.Logs, cfg.LogLevel), config.Serve, core)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +264,16 @@ func (e *Env) Eventually(what string, timeout time.Duration, cond func() bool) {
 type Logs struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// Discard drops what is written (benchmarks).
+	Discard bool
 }
 
 func (l *Logs) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.Discard {
+		return len(p), nil
+	}
 	return l.buf.Write(p)
 }
 

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-telegram/bot/models"
 )
 
 // Users is a set of Telegram users, by id or @username (ALLOWED_USERS,
@@ -39,8 +37,8 @@ func ParseUsers(s string) (*Users, error) {
 	return u, nil
 }
 
-// Has reports whether the sender is in the set. A nil set has nobody.
-func (u *Users) Has(from *models.User) bool {
+// Has reports whether the user is in the set. A nil set has nobody.
+func (u *Users) Has(from *User) bool {
 	if u == nil || from == nil {
 		return false
 	}
@@ -64,16 +62,14 @@ type usage struct {
 	Active map[string]int64 `json:"active,omitempty"`
 }
 
-func usageKey(userID int64) string { return "users/" + strconv.FormatInt(userID, 10) + ".json" }
-
 var (
 	errTooManyActive = errors.New("too many predictions in flight")
 	errDailyLimit    = errors.New("daily limit reached")
 )
 
 // limited reports whether the user's spending is limited at all.
-func (b *Bot) limited(from *models.User) bool {
-	return from != nil && (b.MaxActive > 0 || b.DailyLimit > 0) && !b.Admins.Has(from)
+func (b *Bot) limited(u *User) bool {
+	return u != nil && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) && !b.opt.Admins.Has(u)
 }
 
 // reserve counts one more prediction for the user, or refuses with
@@ -86,14 +82,14 @@ func (b *Bot) reserve(ctx context.Context, userID, updateID int64) error {
 		if _, ok := u.Active[id]; ok {
 			return nil
 		}
-		if b.MaxActive > 0 && len(u.Active) >= b.MaxActive {
+		if b.opt.MaxActive > 0 && len(u.Active) >= b.opt.MaxActive {
 			return errTooManyActive
 		}
-		if b.DailyLimit > 0 && u.Count >= b.DailyLimit {
+		if b.opt.DailyLimit > 0 && u.Count >= b.opt.DailyLimit {
 			return errDailyLimit
 		}
 		u.Count++
-		u.Active[id] = now.Add(b.predictionDeadline() + 10*time.Minute).Unix()
+		u.Active[id] = now.Add(b.opt.PredictionDeadline + 10*time.Minute).Unix()
 		return nil
 	})
 }
@@ -117,7 +113,7 @@ func (b *Bot) unreserve(ctx context.Context, userID, updateID int64, refund bool
 func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage, time.Time) error) error {
 	key := usageKey(userID)
 	for attempt := 0; attempt < 20; attempt++ {
-		data, etag, err := b.Store.Get(ctx, key)
+		data, etag, err := b.store.Get(ctx, key)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("reading %s: %w", key, err)
 		}
@@ -143,9 +139,9 @@ func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage,
 		}
 		out, _ := json.Marshal(u)
 		if etag == "" {
-			_, err = b.Store.Create(ctx, key, out)
+			_, err = b.store.Create(ctx, key, out)
 		} else {
-			_, err = b.Store.Replace(ctx, key, out, etag)
+			_, err = b.store.Replace(ctx, key, out, etag)
 		}
 		if errors.Is(err, ErrExists) || errors.Is(err, ErrConflict) {
 			continue // someone else changed it: read again
@@ -156,14 +152,4 @@ func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage,
 		return nil
 	}
 	return fmt.Errorf("updating %s: %w", key, ErrInProgress)
-}
-
-// DefaultPredictionDeadline is the default of Bot.PredictionDeadline.
-const DefaultPredictionDeadline = 10 * time.Minute
-
-func (b *Bot) predictionDeadline() time.Duration {
-	if b.PredictionDeadline > 0 {
-		return b.PredictionDeadline
-	}
-	return DefaultPredictionDeadline
 }

@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/go-telegram/bot/models"
 )
 
 // texts holds every word the bot says to a Telegram user, in one language.
 type texts struct {
+	lang          string
 	Accepted      string
 	AcceptedAlbum string
-	Help          string // %s: the model
+	Help          string // %s: what the bot does
 	NotAllowed    string
 	LimitActive   string // %d: the limit
 	LimitDaily    string // %d: the limit
@@ -28,11 +27,14 @@ type texts struct {
 	Expired       string
 	Empty         string
 	Undeliverable string
-	Caption       string // %s: model, %.1f: seconds
-	CaptionNoTime string // %s: model
+	Caption       string // %s: effect, %.1f: seconds
+	CaptionNoTime string // %s: effect
+
+	help string // built by newTexts
 }
 
 var ru = texts{
+	lang:          "ru",
 	Accepted:      "Задачу принял, ожидайте",
 	AcceptedAlbum: "Альбом принял, обработаю каждое фото, ожидайте",
 	Help:          "Пришлите мне фотографию (можно альбомом или файлом), и я обработаю её нейросетью %s и пришлю результат ответом на ваше сообщение. Подпись к фото передаётся модели, если она её понимает.\n\n/help — эта подсказка",
@@ -56,6 +58,7 @@ var ru = texts{
 }
 
 var en = texts{
+	lang:          "en",
 	Accepted:      "Got it, processing your photo…",
 	AcceptedAlbum: "Got your album, processing every photo…",
 	Help:          "Send me a photo (an album or an image file works too): I'll process it with the %s neural network and reply with the result. A caption is passed to the model when it takes one.\n\n/help shows this message",
@@ -78,12 +81,24 @@ var en = texts{
 	CaptionNoTime: "%s",
 }
 
-// textsFor picks the user's language: Russian for "ru", English otherwise.
-func textsFor(languageCode string) *texts {
-	if strings.HasPrefix(strings.ToLower(languageCode), "ru") {
-		return &ru
+// newTexts completes a language's texts with what depends on the bot's
+// effects.
+func newTexts(base *texts, b *Bot) *texts {
+	t := *base
+	var titles []string
+	for _, e := range b.opt.Effects {
+		titles = append(titles, e.Title.In(t.lang))
 	}
-	return &en
+	t.help = fmt.Sprintf(t.Help, strings.Join(titles, ", "))
+	return &t
+}
+
+// textsFor picks the user's language: Russian for "ru", English otherwise.
+func (b *Bot) textsFor(languageCode string) *texts {
+	if baseLanguage(languageCode) == "ru" {
+		return b.texts["ru"]
+	}
+	return b.texts["en"]
 }
 
 // shorten keeps the start of a model's error text readable in a message.
@@ -96,17 +111,22 @@ func shorten(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func (t *texts) caption(model string, seconds float64) string {
+func (t *texts) caption(title string, seconds float64) string {
 	if seconds <= 0 {
-		return fmt.Sprintf(t.CaptionNoTime, model)
+		return fmt.Sprintf(t.CaptionNoTime, title)
 	}
-	return fmt.Sprintf(t.Caption, model, seconds)
+	return fmt.Sprintf(t.Caption, title, seconds)
+}
+
+// Command is an entry of the bot's command menu.
+type Command struct {
+	Command, Description string
 }
 
 // Commands is the command menu, by language code ("" for everyone else),
 // registered by photobot setup.
-func Commands() map[string][]models.BotCommand {
-	return map[string][]models.BotCommand{
+func (b *Bot) Commands() map[string][]Command {
+	return map[string][]Command{
 		"": {
 			{Command: "start", Description: "What this bot does"},
 			{Command: "help", Description: "How to use it"},

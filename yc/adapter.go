@@ -1,25 +1,18 @@
 // Package yc runs photobot's webhooks as Yandex Cloud Functions behind
-// API Gateway. The function's entry point (index.go at the root of the
-// uploaded zip, written by `make package`) only calls Telegram or
-// Replicate here; everything else is the same code `photobot serve` runs.
+// API Gateway: adapter.go turns any http.Handler into a function's handler
+// (API Gateway's event in, its answer out), entry.go is the two functions'
+// entries. Everything else is the same code `photobot serve` runs.
 package yc
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"unicode/utf8"
-
-	"github.com/photobot/photobot/app"
-	"github.com/photobot/photobot/config"
-	"github.com/photobot/photobot/httpapi"
 )
 
 // Request is the event API Gateway passes to a function
@@ -49,65 +42,21 @@ type Response struct {
 	IsBase64Encoded bool              `json:"isBase64Encoded"`
 }
 
-// instance is built once per function instance: configuration parsed and
-// clients made on the first call, reused by the next ones.
-var instance struct {
-	once     sync.Once
-	telegram http.Handler
-	callback http.Handler
-	err      error
-	log      *slog.Logger
-}
+// Handler is a function's handler as the Yandex runtime calls it: the
+// event decoded from JSON into Request, the answer encoded from Response.
+type Handler func(ctx context.Context, req *Request) (*Response, error)
 
-func setup() {
-	instance.once.Do(func() {
-		cfg, err := config.Load(os.Getenv, config.Serve)
-		level := slog.LevelInfo
-		if cfg != nil {
-			level = cfg.LogLevel
-		}
-		log := app.Logger(os.Stdout, level)
-		instance.log = log
+// Wrap adapts h to a function behind API Gateway: it knows nothing of
+// photobot.
+func Wrap(h http.Handler) Handler {
+	return func(ctx context.Context, req *Request) (*Response, error) {
+		r, err := Decode(ctx, req)
 		if err != nil {
-			instance.err = err
-			return
+			return &Response{StatusCode: http.StatusBadRequest, Body: `{"error":"malformed event"}`,
+				Headers: map[string]string{"Content-Type": "application/json"}}, nil
 		}
-		b, err := app.New(cfg, log, config.Serve)
-		if err != nil {
-			instance.err = err
-			return
-		}
-		instance.telegram = httpapi.Logged(log, httpapi.Telegram(b.Bot, cfg.TelegramWebhookSecret))
-		instance.callback = httpapi.Logged(log, httpapi.Replicate(b.Bot, b.Verifier))
-	})
-}
-
-// Telegram is fn-handler: Telegram's webhook.
-func Telegram(ctx context.Context, req *Request) (*Response, error) {
-	setup()
-	return serve(ctx, instance.telegram, req), nil
-}
-
-// Replicate is fn-callback: Replicate's webhook.
-func Replicate(ctx context.Context, req *Request) (*Response, error) {
-	setup()
-	return serve(ctx, instance.callback, req), nil
-}
-
-func serve(ctx context.Context, h http.Handler, req *Request) *Response {
-	if instance.err != nil {
-		// Every call says it, so the log shows it next to each failure;
-		// Telegram and Replicate retry, so nothing is lost once fixed.
-		instance.log.Error("function is misconfigured", "err", instance.err.Error())
-		return &Response{StatusCode: http.StatusInternalServerError, Body: `{"error":"misconfigured"}`,
-			Headers: map[string]string{"Content-Type": "application/json"}}
+		return Serve(h, r), nil
 	}
-	r, err := Decode(ctx, req)
-	if err != nil {
-		return &Response{StatusCode: http.StatusBadRequest, Body: `{"error":"malformed event"}`,
-			Headers: map[string]string{"Content-Type": "application/json"}}
-	}
-	return Serve(h, r)
 }
 
 // Decode turns an API Gateway event into the http.Request it stands for:

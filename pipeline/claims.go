@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A lease is a claim on a piece of work (one update, one button press, one
+// delivery), held in the bucket. It is created with If-None-Match, so only
+// one request wins; once stale it can be taken over with If-Match, so a
+// request that crashed while holding it blocks the work only briefly.
+//
+// A lease goes stale leaseMargin after its holder's deadline: by then the
+// holder can no longer act (every call it makes runs under that deadline),
+// so taking over cannot make the work happen twice.
+type lease struct {
+	key  string
+	etag string
+}
+
+// leaseRecord is the object at a lease's key.
+type leaseRecord struct {
+	State        string `json:"state"` // stateWorking, stateDone, stateCanceled or stateAbandoned
+	At           int64  `json:"at"`    // when written, unix milliseconds
+	PredictionID string `json:"prediction_id,omitempty"`
+}
+
+const (
+	stateWorking = "working"
+	stateDone    = "done"
+	// stateCanceled marks a delivery the user canceled, stateAbandoned one
+	// whose task could not be saved (photobot canceled the prediction and
+	// the update is redone): either way its webhook is expected and
+	// nothing is sent.
+	stateCanceled  = "canceled"
+	stateAbandoned = "abandoned"
+)
+
+// leaseMargin is how long after its holder's deadline a lease goes stale.
+const leaseMargin = 2 * time.Second
+
+// workBudget is the least time a request needs after taking over a lease;
+// it waits for a lease to go stale only when that leaves it this much.
+const workBudget = 8 * time.Second
+
+var (
+	errDone     = errors.New("already done")
+	errCanceled = errors.New("canceled by photobot")
+)
+
+// leaseTTL is how long a lease stays fresh.
+func (b *Bot) leaseTTL() time.Duration { return b.opt.Deadline + leaseMargin }
+
+// acquire takes the lease at key. It returns errDone (or errCanceled) when
+// the work was finished, ErrInProgress when someone holds a fresh lease.
+// A lease that goes stale soon enough for this request to still do the
+// work is waited for: a redelivery after a crash then redoes the work as
+// soon as it may, instead of Telegram's next retry minutes later.
+// done, when not nil, double-checks a record that says "done": it reports
+// false when the work it names did not stick, and such a record is then
+// treated like a lease (taken over once stale).
+func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context, leaseRecord) bool) (*lease, error) {
+	rec, _ := json.Marshal(leaseRecord{State: stateWorking, At: b.now().UnixMilli()})
+	for attempt := 0; attempt < 3; attempt++ {
+		cctx, cancel := b.call(ctx)
+		etag, err := b.store.Create(cctx, key, rec)
+		cancel()
+		if err == nil {
+			return &lease{key: key, etag: etag}, nil
+		}
+		if !errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("claiming %s: %w", key, err)
+		}
+		cctx, cancel = b.call(ctx)
+		data, etag, err := b.store.Get(cctx, key)
+		cancel()
+		if errors.Is(err, ErrNotFound) {
+			continue // released meanwhile: try again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading claim %s: %w", key, err)
+		}
+		var cur leaseRecord
+		if json.Unmarshal(data, &cur) != nil {
+			cur = leaseRecord{State: stateWorking} // unreadable: treat as stale
+		}
+		switch {
+		case cur.State == stateCanceled || cur.State == stateAbandoned:
+			return nil, errCanceled
+		case cur.State == stateDone && (done == nil || done(ctx, cur)):
+			return nil, errDone
+		}
+		if staleIn := time.UnixMilli(cur.At).Add(b.leaseTTL()).Sub(b.now()); staleIn > 0 {
+			if !b.mayWait(ctx, staleIn) {
+				return nil, ErrInProgress
+			}
+			b.log.Info("waiting for a claim held by a request that may have crashed", "key", key, "wait", staleIn.Round(time.Millisecond).String())
+			if !sleep(ctx, staleIn) {
+				return nil, ErrInProgress
+			}
+		}
+		rec, _ = json.Marshal(leaseRecord{State: stateWorking, At: b.now().UnixMilli()})
+		cctx, cancel = b.call(ctx)
+		etag, err = b.store.Replace(cctx, key, rec, etag)
+		cancel()
+		if errors.Is(err, ErrConflict) {
+			return nil, ErrInProgress
+		}
+		if err != nil {
+			return nil, fmt.Errorf("taking over claim %s: %w", key, err)
+		}
+		b.log.Warn("took over a stale claim", "key", key)
+		return &lease{key: key, etag: etag}, nil
+	}
+	return nil, ErrInProgress
+}
+
+// mayWait reports whether waiting d leaves the request workBudget before
+// its deadline.
+func (b *Bot) mayWait(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline)-d >= workBudget
+}
+
+// finish marks the leased work done (or canceled), for good.
+func (b *Bot) finish(ctx context.Context, key, state, predictionID string) error {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
+	rec, _ := json.Marshal(leaseRecord{State: state, At: b.now().UnixMilli(), PredictionID: predictionID})
+	if err := b.store.Put(ctx, key, bytes.NewReader(rec), int64(len(rec)), "application/json"); err != nil {
+		return fmt.Errorf("marking %s %s: %w", key, state, err)
+	}
+	return nil
+}
+
+// release gives the lease up so that a retry can take the work at once.
+func (b *Bot) release(ctx context.Context, l *lease) {
+	if l == nil {
+		return
+	}
+	if err := b.store.Delete(ctx, l.key); err != nil {
+		b.log.Warn("could not release claim; a retry will take it over when stale", "key", l.key, "err", err)
+	}
+}
+
+// readLease returns the record at key; ok is false when there is none or it
+// cannot be read.
+func (b *Bot) readLease(ctx context.Context, key string) (rec leaseRecord, ok bool) {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
+	data, _, err := b.store.Get(ctx, key)
+	if err != nil || json.Unmarshal(data, &rec) != nil {
+		return leaseRecord{}, false
+	}
+	return rec, true
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
