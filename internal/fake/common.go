@@ -117,6 +117,15 @@ func randString(alphabet string, n int) string {
 	return string(b)
 }
 
+// randUint63 returns a random non-negative 63-bit number.
+func randUint63() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return binary.BigEndian.Uint64(b[:]) >> 1
+}
+
 // fault is one injected failure: an HTTP status with either a Bot API
 // description (Telegram) or a raw body (Replicate).
 type fault struct {

@@ -3,13 +3,16 @@ package fake
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goldenDir = "../../testdata"
@@ -21,8 +24,8 @@ func TestGoldenRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 19 {
-		t.Fatalf("found %d golden files under %s, want at least 19", len(files), goldenDir)
+	if len(files) < 26 {
+		t.Fatalf("found %d golden files under %s, want at least 26", len(files), goldenDir)
 	}
 	readme, err := os.ReadFile(filepath.Join(goldenDir, "README.md"))
 	if err != nil {
@@ -267,6 +270,152 @@ func TestGoldenReplicate(t *testing.T) {
 		loadGolden(t, "replicate/"+name, &golden)
 		if err := json.Unmarshal(call(), &fake); err != nil || !reflect.DeepEqual(golden, fake) {
 			t.Errorf("the fake's answer differs from %s: %v %v", name, fake, err)
+		}
+	}
+}
+
+// sameShape reports the paths of got's object keys that want does not
+// have, comparing arrays element by element with want's first element.
+func sameShape(path string, got, want any) []string {
+	var out []string
+	switch g := got.(type) {
+	case map[string]any:
+		w, ok := want.(map[string]any)
+		if !ok {
+			return []string{path + " is an object"}
+		}
+		for k, v := range g {
+			if wv, ok := w[k]; ok {
+				out = append(out, sameShape(path+"."+k, v, wv)...)
+			} else {
+				out = append(out, path+"."+k)
+			}
+		}
+	case []any:
+		w, ok := want.([]any)
+		if !ok || len(w) == 0 {
+			return []string{path + " is an array"}
+		}
+		for i, v := range g {
+			out = append(out, sameShape(fmt.Sprintf("%s[%d]", path, i), v, w[0])...)
+		}
+	}
+	return out
+}
+
+func decodeAny(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return m
+}
+
+// TestGoldenTelegramMenu checks the goldens of the menu of effects, and
+// that the fake writes the same shapes and error bodies.
+func TestGoldenTelegramMenu(t *testing.T) {
+	type cqMessage struct {
+		MessageID   int                        `json:"message_id"`
+		Date        int64                      `json:"date"`
+		Text        string                     `json:"text"`
+		ReplyMarkup *tgMarkup                  `json:"reply_markup"`
+		Reply       map[string]json.RawMessage `json:"reply_to_message"`
+	}
+	var press struct {
+		CallbackQuery struct {
+			Data    string                     `json:"data"`
+			Message map[string]json.RawMessage `json:"message"`
+		} `json:"callback_query"`
+	}
+	loadGolden(t, "telegram/update_callback_query_reply_photo.json", &press)
+	var m cqMessage
+	raw, _ := json.Marshal(press.CallbackQuery.Message)
+	_ = json.Unmarshal(raw, &m)
+	if m.Date == 0 || m.ReplyMarkup == nil || !slices.Contains(m.ReplyMarkup.InlineKeyboard.Data(), press.CallbackQuery.Data) ||
+		m.Reply["photo"] == nil || press.CallbackQuery.Message["from"] == nil {
+		t.Errorf("update_callback_query_reply_photo.json: %+v", m)
+	}
+	var inacc struct {
+		CallbackQuery struct {
+			Message map[string]json.RawMessage `json:"message"`
+		} `json:"callback_query"`
+	}
+	loadGolden(t, "telegram/update_callback_query_inaccessible.json", &inacc)
+	if msg := inacc.CallbackQuery.Message; len(msg) != 3 || string(msg["date"]) != "0" || msg["chat"] == nil || msg["message_id"] == nil {
+		t.Errorf("update_callback_query_inaccessible.json: %v", msg)
+	}
+	var edited struct {
+		OK     bool      `json:"ok"`
+		Result cqMessage `json:"result"`
+	}
+	loadGolden(t, "telegram/answer_edit_message_text.json", &edited)
+	if !edited.OK || edited.Result.Text == "" || edited.Result.ReplyMarkup == nil || edited.Result.Reply == nil {
+		t.Errorf("answer_edit_message_text.json: %+v", edited)
+	}
+
+	// The fake, in the same story: the golden's photo, the menu replying
+	// to it, a press, the edit into a status, a press of the old message.
+	tg := NewTelegram(t, testToken)
+	photo := m.Reply
+	tg.AddUserMessage(photo)
+	chatID := int64(284516093)
+	_, a, _ := callJSON(t, tg, testToken, "sendMessage", map[string]any{"chat_id": chatID, "text": m.Text, "reply_markup": m.ReplyMarkup,
+		"reply_parameters": map[string]any{"message_id": 1473, "allow_sending_without_reply": true}})
+	sent := decodeMessage(t, a.Result)
+	fakePress := tg.Press(t, chatID, sent.MessageID, press.CallbackQuery.Data, User{})
+	var golden map[string]any
+	loadGolden(t, "telegram/update_callback_query_reply_photo.json", &golden)
+	if extra := sameShape("update", decodeAny(t, fakePress), golden); len(extra) > 0 {
+		t.Errorf("the fake's press has fields the golden lacks: %v", extra)
+	}
+	for _, k := range []string{"id", "from", "message", "chat_instance", "data"} {
+		if decodeAny(t, fakePress)["callback_query"].(map[string]any)[k] == nil {
+			t.Errorf("the fake's press has no %s", k)
+		}
+	}
+	_, a, body := callJSON(t, tg, testToken, "editMessageText", map[string]any{"chat_id": chatID, "message_id": sent.MessageID,
+		"text": edited.Result.Text, "reply_markup": edited.Result.ReplyMarkup})
+	loadGolden(t, "telegram/answer_edit_message_text.json", &golden)
+	if extra := sameShape("answer", decodeAny(t, body), golden); len(extra) > 0 || !a.OK {
+		t.Errorf("the fake's editMessageText answer has fields the golden lacks: %v", extra)
+	}
+	tg.AgeMessage(chatID, sent.MessageID, 49*time.Hour)
+	loadGolden(t, "telegram/update_callback_query_inaccessible.json", &golden)
+	if extra := sameShape("update", decodeAny(t, tg.Press(t, chatID, sent.MessageID, "cancel:1474", User{})), golden); len(extra) > 0 {
+		t.Errorf("the fake's inaccessible press has fields the golden lacks: %v", extra)
+	}
+
+	// The fake answers the error and answer goldens' bodies exactly.
+	for name, call := range map[string]func() []byte{
+		"answer_callback_query.json": func() []byte {
+			var u struct {
+				CallbackQuery struct {
+					ID string `json:"id"`
+				} `json:"callback_query"`
+			}
+			_ = json.Unmarshal(fakePress, &u)
+			_, _, body := callJSON(t, tg, testToken, "answerCallbackQuery", map[string]any{"callback_query_id": u.CallbackQuery.ID})
+			return body
+		},
+		"error_query_too_old.json": func() []byte {
+			_, _, body := callJSON(t, tg, testToken, "answerCallbackQuery", map[string]any{"callback_query_id": "1"})
+			return body
+		},
+		"error_message_not_modified.json": func() []byte {
+			_, _, body := callJSON(t, tg, testToken, "editMessageText", map[string]any{"chat_id": chatID, "message_id": sent.MessageID,
+				"text": edited.Result.Text, "reply_markup": edited.Result.ReplyMarkup})
+			return body
+		},
+		"error_message_to_edit_not_found.json": func() []byte {
+			_, _, body := callJSON(t, tg, testToken, "editMessageText", map[string]any{"chat_id": chatID, "message_id": 1, "text": "x"})
+			return body
+		},
+	} {
+		var want map[string]any
+		loadGolden(t, "telegram/"+name, &want)
+		if got := decodeAny(t, call()); !reflect.DeepEqual(got, want) {
+			t.Errorf("the fake's answer differs from %s: %v", name, got)
 		}
 	}
 }

@@ -153,7 +153,7 @@ type Delivery struct {
 // legacy "Token <token>" is accepted too): POST /v1/predictions,
 // POST /v1/models/{owner}/{name}/predictions, GET /v1/predictions/{id},
 // POST /v1/predictions/{id}/cancel, GET /v1/webhooks/default/secret,
-// POST /v1/files, GET and DELETE /v1/files/{id}, GET /v1/files/{id}/download,
+// POST /v1/files, GET /v1/files/{id}, GET /v1/files/{id}/download,
 // GET /v1/models/{owner}/{name}, GET /v1/models/{owner}/{name}/versions/{id},
 // GET /v1/account; model outputs are served without auth at
 // <server>/output/<name>.
@@ -185,8 +185,14 @@ type Delivery struct {
 //   - Cancel-After takes a Go duration ("5m", "90s") or seconds; when it
 //     passes, a prediction still queued (QueueTime) becomes "aborted", a
 //     running one "canceled". No 5 s minimum is enforced.
-//   - Prefer: wait[=N] holds the create answer until the prediction is
-//     terminal or N seconds (default 60) passed.
+//   - Prefer: wait is not modelled: the create call answers at once, as
+//     without it (photobot waits for webhooks).
+//   - A cancel stops a starting or processing prediction at once: it is
+//     "canceled" in the cancel's answer, and its completed webhook is sent
+//     (the docs: completed is sent on succeeded, canceled or failed). With
+//     FinishAfterCancel set, a cancel arrives too late to stop the model.
+//     A cancel of a finished prediction answers 200 with it unchanged, as
+//     the official clients document.
 //   - POST /v1/models/{owner}/{name}/predictions accepts every model set
 //     with SetModel (the real one only official models) and runs its
 //     latest version; like the real API its predictions show version
@@ -223,6 +229,13 @@ type Replicate struct {
 	FetchTimeout time.Duration
 	// OutputPNG is what the default model's output URL serves.
 	OutputPNG []byte
+	// FinishAfterCancel, when > 0, makes a cancel of a processing
+	// prediction lose the race against the model, as a real cancel can:
+	// the cancel answers the prediction still processing, and
+	// FinishAfterCancel later (or when its RunTime ends, if sooner) the
+	// prediction ends as the model says, succeeded with its output, and its
+	// completed webhook is sent. 0 (the default) stops it at once.
+	FinishAfterCancel time.Duration
 
 	srv     *httptest.Server
 	base    string // server root, without /v1
@@ -259,8 +272,9 @@ type rversion struct {
 type rpred struct {
 	Prediction
 	deadline time.Time
-	cancelCh chan struct{}
-	doneCh   chan struct{}
+	cancelCh chan struct{} // closed by a cancel that stops it
+	lateCh   chan struct{} // closed by a cancel that comes too late (FinishAfterCancel)
+	late     time.Duration // FinishAfterCancel when lateCh was closed
 }
 
 type rfile struct {
@@ -304,7 +318,6 @@ func NewReplicate(tb testing.TB, token string) *Replicate {
 	mux.HandleFunc("GET /v1/webhooks/default/secret", r.endpoint("secret", r.secret))
 	mux.HandleFunc("POST /v1/files", r.endpoint("files", r.uploadFile))
 	mux.HandleFunc("GET /v1/files/{id}", r.endpoint("file", r.getFile))
-	mux.HandleFunc("DELETE /v1/files/{id}", r.endpoint("file", r.deleteFile))
 	mux.HandleFunc("GET /v1/files/{id}/download", r.endpoint("file", r.downloadFile))
 	mux.HandleFunc("GET /v1/models/{owner}/{name}", r.endpoint("model", r.getModel))
 	mux.HandleFunc("GET /v1/models/{owner}/{name}/versions/{id}", r.endpoint("version", r.getVersion))
@@ -393,7 +406,7 @@ func (r *Replicate) ExpireOutputs() {
 // FailNext makes the next request to endpoint answer status with body
 // (problem JSON made from the status when body is ""; for 429 the real
 // throttling body). Endpoints: "create", "get", "cancel", "secret",
-// "files" (upload), "file" (file get/delete/download), "model",
+// "files" (upload), "file" (file get/download), "model",
 // "version", "account", "output" (output downloads). Faults queue.
 func (r *Replicate) FailNext(endpoint string, status int, body string) {
 	r.faults.push(endpoint, fault{status: status, text: body})
@@ -831,7 +844,7 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 				"web":    "https://replicate.com/p/" + id,
 			}},
 		cancelCh: make(chan struct{}),
-		doneCh:   make(chan struct{}),
+		lateCh:   make(chan struct{}),
 	}
 	if d, ok := parseCancelAfter(req.Header.Get("Cancel-After")); ok {
 		p.deadline = now.Add(d)
@@ -863,20 +876,6 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 
 	r.wg.Add(1)
 	go r.run(p, cfg)
-
-	if wait, ok := parsePreferWait(req.Header.Get("Prefer")); ok {
-		t := time.NewTimer(wait)
-		select {
-		case <-p.doneCh:
-		case <-t.C:
-		case <-req.Context().Done():
-		case <-r.ctx.Done():
-		}
-		t.Stop()
-		r.mu.Lock()
-		created, _ = json.Marshal(p.Prediction)
-		r.mu.Unlock()
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(created)
@@ -901,20 +900,6 @@ func parseCancelAfter(s string) (time.Duration, bool) {
 	}
 	d, err := time.ParseDuration(s)
 	return d, err == nil && d > 0
-}
-
-func parsePreferWait(s string) (time.Duration, bool) {
-	for _, part := range strings.Split(s, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		if strings.TrimSpace(k) != "wait" {
-			continue
-		}
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 1 && n <= 60 {
-			return time.Duration(n) * time.Second, true
-		}
-		return 60 * time.Second, true
-	}
-	return 0, false
 }
 
 // run takes a prediction from starting to its end.
@@ -974,20 +959,36 @@ func (r *Replicate) pause(p *rpred, d time.Duration, started bool, cfg runConfig
 			return r.ctx.Err() == nil
 		}
 	}
-	select {
-	case <-elapsed:
-		return true
-	case <-deadline:
-		status := StatusAborted
-		if started {
-			status = StatusCanceled
+	late := p.lateCh
+	if !started {
+		late = nil
+	}
+	var lateDone <-chan time.Time
+	for {
+		select {
+		case <-elapsed:
+			return true
+		case <-late:
+			r.mu.Lock()
+			t := time.NewTimer(p.late)
+			r.mu.Unlock()
+			defer t.Stop()
+			late, lateDone = nil, t.C
+			continue
+		case <-lateDone:
+			return true
+		case <-deadline:
+			status := StatusAborted
+			if started {
+				status = StatusCanceled
+			}
+			r.finish(p, status, nil, "", nil, cfg, nil)
+			return false
+		case <-p.cancelCh:
+			return false
+		case <-r.ctx.Done():
+			return false
 		}
-		r.finish(p, status, nil, "", nil, cfg, nil)
-		return false
-	case <-p.cancelCh:
-		return false
-	case <-r.ctx.Done():
-		return false
 	}
 }
 
@@ -1089,7 +1090,6 @@ func (r *Replicate) finishLocked(p *rpred, status string, output any, errText st
 	case StatusFailed:
 		p.Logs += errText + "\n"
 	}
-	close(p.doneCh)
 	body, _ = json.Marshal(p.Prediction)
 	return body, true
 }
@@ -1202,7 +1202,14 @@ func (r *Replicate) cancelPrediction(w http.ResponseWriter, req *http.Request) {
 	cfg.wantCompleted = wantsCompleted(p.Webhook, p.EventsFilter)
 	var body []byte
 	ok := !terminal(p.Status)
-	if ok {
+	switch {
+	case ok && r.FinishAfterCancel > 0 && p.Status == StatusProcessing:
+		if p.late == 0 {
+			p.late = r.FinishAfterCancel
+			close(p.lateCh)
+		}
+		ok = false
+	case ok:
 		close(p.cancelCh)
 		body, ok = r.finishLocked(p, StatusCanceled, nil, "", nil)
 	}
@@ -1319,15 +1326,6 @@ func (r *Replicate) fileOf(w http.ResponseWriter, req *http.Request) *rfile {
 func (r *Replicate) getFile(w http.ResponseWriter, req *http.Request) {
 	if f := r.fileOf(w, req); f != nil {
 		writeJSON(w, http.StatusOK, "application/json", r.fileObject(f))
-	}
-}
-
-func (r *Replicate) deleteFile(w http.ResponseWriter, req *http.Request) {
-	if f := r.fileOf(w, req); f != nil {
-		r.mu.Lock()
-		delete(r.files, f.id)
-		r.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
 	}
 }
 

@@ -531,13 +531,87 @@ func TestReplicateCancelDeadlineAndWait(t *testing.T) {
 		t.Errorf("deadline: %s", b)
 	}
 
-	// Prefer: wait answers with the finished prediction.
-	r.QueueTime, r.RunTime = 0, 50*time.Millisecond
+	// Prefer: wait is not modelled: the answer comes at once.
+	r.QueueTime, r.RunTime = 0, time.Second
 	_, body, _ = rcall(t, r, http.MethodPost, "/predictions", map[string]any{"version": DefaultModelVersion,
 		"input": map[string]any{"image": "data:,x"}}, map[string]string{"Prefer": "wait=5"})
-	if m := decodeMap(t, body); m["status"] != "succeeded" || m["output"] == nil {
+	if m := decodeMap(t, body); m["status"] != "starting" {
 		t.Errorf("Prefer: wait: %s", body)
 	}
+}
+
+func TestReplicateCancel(t *testing.T) {
+	r := NewReplicate(t, replicateToken)
+	hook := newReceiver(t)
+	create := func() string {
+		t.Helper()
+		_, body, _ := rcall(t, r, http.MethodPost, "/predictions", map[string]any{"version": DefaultModelVersion,
+			"input": map[string]any{"image": "data:,x"}, "webhook": hook.URL}, nil)
+		return decodeMap(t, body)["id"].(string)
+	}
+	cancel := func(id string) map[string]any {
+		t.Helper()
+		status, body, _ := rcall(t, r, http.MethodPost, "/predictions/"+id+"/cancel", nil, nil)
+		if status != 200 {
+			t.Fatalf("cancel: %d %s", status, body)
+		}
+		return decodeMap(t, body)
+	}
+
+	// A cancel of a finished prediction answers it unchanged, and sends no
+	// second webhook.
+	done := create()
+	p := r.WaitTerminal(t, done, 5*time.Second)
+	r.WaitDeliveries(t, 1, 5*time.Second)
+	if m := cancel(done); m["status"] != "succeeded" || m["output"] == nil || m["completed_at"] == nil {
+		t.Errorf("cancel of a succeeded prediction: %v", m)
+	}
+	if q, _ := r.Prediction(done); q.Status != "succeeded" || !q.CompletedAt.Equal(p.CompletedAt) {
+		t.Errorf("after the cancel: %+v", q)
+	}
+
+	// With FinishAfterCancel the cancel comes too late: the model finishes
+	// that long after it and the prediction succeeds.
+	r.RunTime, r.FinishAfterCancel = 10*time.Second, 200*time.Millisecond
+	late := create()
+	waitStatus(t, r, late, StatusProcessing)
+	start := time.Now()
+	if m := cancel(late); m["status"] != "processing" {
+		t.Errorf("a late cancel answers the prediction still processing: %v", m)
+	}
+	if q, _ := r.Prediction(late); q.Status != StatusProcessing {
+		t.Errorf("right after a late cancel: %s", q.Status)
+	}
+	p = r.WaitTerminal(t, late, 5*time.Second)
+	if took := time.Since(start); p.Status != "succeeded" || p.Output == nil || took < 150*time.Millisecond || took > 3*time.Second {
+		t.Errorf("late cancel: %s after %v", p.Status, took)
+	}
+	d := r.WaitDeliveries(t, 2, 5*time.Second)[1]
+	if d.PredictionID != late || d.Event != "completed" || decodeMap(t, d.Body)["status"] != "succeeded" {
+		t.Errorf("webhook after a late cancel: %s %s", d.Event, d.Body)
+	}
+	if c := r.Canceled(); len(c) != 2 || c[0] != done || c[1] != late {
+		t.Errorf("Canceled() = %v", c)
+	}
+
+	// A queued prediction is canceled at once even so.
+	r.QueueTime = 10 * time.Second
+	queued := create()
+	if m := cancel(queued); m["status"] != "canceled" {
+		t.Errorf("cancel while starting: %v", m)
+	}
+	if d := r.WaitDeliveries(t, 3, 5*time.Second)[2]; decodeMap(t, d.Body)["status"] != "canceled" {
+		t.Errorf("completed webhook of a canceled prediction: %s", d.Body)
+	}
+}
+
+// waitStatus waits until prediction id has status.
+func waitStatus(t *testing.T, r *Replicate, id, status string) {
+	t.Helper()
+	waitUntil(t, &r.changed, 5*time.Second, func() (string, bool) {
+		p, _ := r.Prediction(id)
+		return p.Status, p.Status == status
+	}, func(s string) string { return fmt.Sprintf("prediction %s is %s, want %s", id, s, status) })
 }
 
 func TestReplicateFiles(t *testing.T) {

@@ -116,17 +116,43 @@ type BotCommand struct {
 //     `Bad Request: failed to send message #N with the error message
 //     "WEBPAGE_CURL_FAILED"` (or WEBPAGE_MEDIA_EMPTY, IMAGE_PROCESS_FAILED,
 //     PHOTO_INVALID_DIMENSIONS, "Wrong file identifier/HTTP URL specified").
-//   - parse_mode text is checked by a small parser of HTML, MarkdownV2
-//     and Markdown; its errors start with "Bad Request: can't parse
-//     entities: " like the real ones, but the rest of the wording is only
-//     close to TDLib's. Length limits (4096 text, 1024 caption) count
-//     UTF-16 units of the text without markup.
+//   - parse_mode is not modelled (photobot sends plain text): a request
+//     carrying one fails the test (tb.Errorf "the fake does not model
+//     parse_mode") and answers 400. Length limits (4096 text, 1024
+//     caption) count UTF-16 units.
+//   - Uploaded documents get the mime_type TDLib derives from the file
+//     name's extension (a small table: png, jpg, jpeg, webp, gif, tif,
+//     tiff, pdf, zip; anything else application/octet-stream); the part's
+//     Content-Type is recorded (MessageFile.UploadType) but, as on the
+//     real server, not used.
 //   - Sent photos are not recompressed: every PhotoSize of a sent photo
 //     downloads the bytes that were sent.
 //   - setWebhook accepts http:// only for loopback hosts (127.0.0.1,
 //     localhost, ::1), on any port, so that tests can point it at an
 //     httptest server; other URLs must be https on port 443, 80, 88 or
 //     8443 as on the real server.
+//   - A button with empty text is dropped, as TDLib drops it (ReplyMarkup.cpp
+//     skips buttons without text); a keyboard left without buttons is no
+//     keyboard.
+//   - Only callback_data buttons are modelled: a url, web_app,
+//     switch_inline_query, ... button, and reply keyboards (keyboard,
+//     remove_keyboard, force_reply) fail the test ("the fake does not
+//     model ...") and answer 400.
+//   - The store knows the messages the bot sent and the users' messages
+//     registered with AddUserMessage (PushUpdate and DeliverUpdate register
+//     the "message" of their updates). A reply to an unknown message id is
+//     kept as a reply, since the fake cannot tell it from one it was not
+//     told about; a reply to a deleted one (DeleteMessage) follows
+//     allow_sending_without_reply as on the real server.
+//   - How long a callback query can be answered is not documented (public
+//     reports speak of some seconds; an answer 20 s late failed):
+//     CallbackQueryTimeout (15 s) counts from Press. A query answered once
+//     cannot be answered again (Telegram answers QUERY_ID_INVALID).
+//   - Press sends the message as an InaccessibleMessage (date 0) once it is
+//     older than InaccessibleAfter (48 h; AgeMessage makes it older), as the
+//     Bot API docs say its content is not available when it is too old.
+//   - edit_date is set by both edit methods (MTProto's edit_hide flag,
+//     which lets clients hide it for markup-only edits, is not modelled).
 type Telegram struct {
 	// URL is the server's base, for TELEGRAM_API_URL (http://127.0.0.1:port).
 	URL string
@@ -142,7 +168,14 @@ type Telegram struct {
 	WebhookTimeout time.Duration
 	// LaxImages turns off the image checks of photos.
 	LaxImages bool
+	// CallbackQueryTimeout is how long after Press answerCallbackQuery
+	// still works (default 15 s).
+	CallbackQueryTimeout time.Duration
+	// InaccessibleAfter is the age past which a pressed message reaches the
+	// bot as an InaccessibleMessage (date 0); default 48 h. See AgeMessage.
+	InaccessibleAfter time.Duration
 
+	tb             testing.TB
 	srv            *httptest.Server
 	done           chan struct{}
 	faults         faults
@@ -165,6 +198,9 @@ type Telegram struct {
 	allowedUpdates  []string
 	poller          chan struct{}
 	commands        map[string][]BotCommand
+	chats           map[int64]map[int]*tgStored // the message store, by chat and message id
+	presses         map[string]*ButtonPress     // by callback query id
+	pressOrder      []string
 }
 
 type tgFile struct {
@@ -184,18 +220,23 @@ type tgUpdate struct {
 func NewTelegram(tb testing.TB, token string) *Telegram {
 	tb.Helper()
 	t := &Telegram{
-		Token:           token,
-		BotUsername:     "photobot_test_bot",
-		BotID:           1234567890,
-		FetchTimeout:    10 * time.Second,
-		WebhookTimeout:  30 * time.Second,
-		done:            make(chan struct{}),
-		files:           map[string]*tgFile{},
-		paths:           map[string]*tgFile{},
-		chatErrs:        map[int64]fault{},
-		pendingOverride: -1,
-		nextUpdateID:    700000001,
-		commands:        map[string][]BotCommand{},
+		Token:                token,
+		BotUsername:          "photobot_test_bot",
+		BotID:                1234567890,
+		FetchTimeout:         10 * time.Second,
+		WebhookTimeout:       30 * time.Second,
+		CallbackQueryTimeout: 15 * time.Second,
+		InaccessibleAfter:    48 * time.Hour,
+		tb:                   tb,
+		done:                 make(chan struct{}),
+		files:                map[string]*tgFile{},
+		paths:                map[string]*tgFile{},
+		chatErrs:             map[int64]fault{},
+		pendingOverride:      -1,
+		nextUpdateID:         700000001,
+		commands:             map[string][]BotCommand{},
+		chats:                map[int64]map[int]*tgStored{},
+		presses:              map[string]*ButtonPress{},
 	}
 	if id, err := strconv.ParseInt(strings.SplitN(token, ":", 2)[0], 10, 64); err == nil && id > 0 {
 		t.BotID = id
@@ -427,7 +468,8 @@ func (t *Telegram) CommandsFor(scopeType, languageCode string) []BotCommand {
 // getWebhookInfo's pending_update_count). update is anything that
 // marshals to a JSON object, or the JSON itself ([]byte, json.RawMessage,
 // string), such as a golden file. A missing or zero update_id is assigned
-// from the fake's sequence; the update_id is returned.
+// from the fake's sequence; the update_id is returned. The update's
+// "message", if any, is put in the message store (see AddUserMessage).
 func (t *Telegram) PushUpdate(update any) int64 {
 	obj, err := jsonObject(update)
 	if err != nil {
@@ -453,6 +495,9 @@ func (t *Telegram) prepareUpdateLocked(obj map[string]json.RawMessage) tgUpdate 
 		t.nextUpdateID = id + 1
 	}
 	obj["update_id"] = json.RawMessage(strconv.FormatInt(id, 10))
+	if m, ok := obj["message"]; ok {
+		t.addUserMessageLocked(m)
+	}
 	raw, _ := json.Marshal(obj)
 	kind := ""
 	for _, k := range updateKinds {
@@ -499,7 +544,10 @@ func jsonObject(v any) (map[string]json.RawMessage, error) {
 // DeliverUpdate posts update to the webhook set with setWebhook, as
 // Telegram does (JSON body, X-Telegram-Bot-Api-Secret-Token header when a
 // secret is set), and returns the bot's HTTP status. A missing update_id is
-// assigned. A non-2xx answer or a failure is kept as getWebhookInfo's last
+// assigned; the update's "message" is put in the message store. An update
+// of a kind that allowed_updates (of setWebhook or getUpdates) leaves out
+// is not posted, as Telegram drops it: DeliverUpdate returns an error. A
+// non-2xx answer or a failure is kept as getWebhookInfo's last
 // error ("Wrong response from the webhook: 500 Internal Server Error",
 // "Connection refused", "Read timeout expired"). A 2xx JSON answer carrying
 // {"method": ...} is executed as a Bot API call, as Telegram executes
@@ -515,9 +563,13 @@ func (t *Telegram) DeliverUpdate(update any) (int, error) {
 	wh := t.webhook
 	u := t.prepareUpdateLocked(obj)
 	timeout := t.WebhookTimeout
+	allowed := t.allowedUpdates
 	t.mu.Unlock()
 	if wh.URL == "" {
 		return 0, errors.New("fake telegram: DeliverUpdate: no webhook is set")
+	}
+	if !updateAllowed(u.kind, allowed) {
+		return 0, fmt.Errorf("fake telegram: DeliverUpdate: a %s update is not in allowed_updates %q", u.kind, allowed)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -634,7 +686,8 @@ type tgRequest struct {
 	ctx       context.Context
 	params    map[string]string
 	files     map[string][]byte
-	fileNames map[string]string
+	fileNames map[string]string // multipart file name, by part name
+	fileTypes map[string]string // multipart Content-Type, by part name
 	call      *Call
 }
 
@@ -654,6 +707,9 @@ func init() {
 		{"sendDocument", (*Telegram).sendDocument},
 		{"sendMediaGroup", (*Telegram).sendMediaGroup},
 		{"sendChatAction", (*Telegram).sendChatAction},
+		{"editMessageText", (*Telegram).editMessageText},
+		{"editMessageReplyMarkup", (*Telegram).editMessageReplyMarkup},
+		{"answerCallbackQuery", (*Telegram).answerCallbackQuery},
 		{"setWebhook", (*Telegram).setWebhook},
 		{"deleteWebhook", (*Telegram).deleteWebhook},
 		{"getWebhookInfo", (*Telegram).getWebhookInfo},
@@ -711,7 +767,8 @@ func (t *Telegram) serveMethod(w http.ResponseWriter, r *http.Request) {
 		answer(tgFail(http.StatusNotFound, "Not Found"))
 		return
 	}
-	q := &tgRequest{ctx: r.Context(), params: call.Params, files: call.Files, fileNames: map[string]string{}, call: &call}
+	q := &tgRequest{ctx: r.Context(), params: call.Params, files: call.Files, fileNames: map[string]string{},
+		fileTypes: map[string]string{}, call: &call}
 	if a, ok := parseTGParams(r, q); !ok {
 		answer(a)
 		return
@@ -795,6 +852,7 @@ func parseTGParams(r *http.Request, q *tgRequest) (tgAnswer, bool) {
 			if p.FileName() != "" || (pct != "" && !strings.HasPrefix(pct, "text/plain")) {
 				q.files[p.FormName()] = data
 				q.fileNames[p.FormName()] = p.FileName()
+				q.fileTypes[p.FormName()] = pct
 			} else {
 				q.params[p.FormName()] = string(data)
 			}
@@ -901,15 +959,18 @@ type tgDocument struct {
 }
 
 type tgMessage struct {
-	MessageID    int           `json:"message_id"`
-	From         tgUser        `json:"from"`
-	Chat         tgChat        `json:"chat"`
-	Date         int64         `json:"date"`
-	MediaGroupID string        `json:"media_group_id,omitempty"`
-	Text         string        `json:"text,omitempty"`
-	Photo        []tgPhotoSize `json:"photo,omitempty"`
-	Document     *tgDocument   `json:"document,omitempty"`
-	Caption      string        `json:"caption,omitempty"`
+	MessageID      int             `json:"message_id"`
+	From           tgUser          `json:"from"`
+	Chat           tgChat          `json:"chat"`
+	Date           int64           `json:"date"`
+	EditDate       int64           `json:"edit_date,omitempty"`
+	MediaGroupID   string          `json:"media_group_id,omitempty"`
+	ReplyToMessage json.RawMessage `json:"reply_to_message,omitempty"`
+	Text           string          `json:"text,omitempty"`
+	Photo          []tgPhotoSize   `json:"photo,omitempty"`
+	Document       *tgDocument     `json:"document,omitempty"`
+	Caption        string          `json:"caption,omitempty"`
+	ReplyMarkup    *tgMarkup       `json:"reply_markup,omitempty"`
 }
 
 func (t *Telegram) botUser(full bool) tgUser {
@@ -983,33 +1044,59 @@ func (t *Telegram) newMessageLocked(chat int64) tgMessage {
 	return tgMessage{MessageID: t.messageSeq, From: t.botUser(false), Chat: chatOf(chat), Date: time.Now().Unix()}
 }
 
-// checkCommon validates the optional JSON parameters of send methods.
-func checkCommon(q *tgRequest) *tgAnswer {
-	for _, p := range []struct{ name, what string }{
-		{"reply_parameters", "reply parameters"},
-		{"reply_markup", "reply keyboard markup"},
-	} {
-		if v, ok := q.params[p.name]; ok && v != "" {
-			var obj map[string]json.RawMessage
-			if json.Unmarshal([]byte(v), &obj) != nil {
-				a := tgBad("can't parse " + p.what + " JSON object")
-				return &a
-			}
-		}
+func badp(desc string) *tgAnswer {
+	a := tgBad(desc)
+	return &a
+}
+
+// noParseMode fails the test when a request carries parse_mode: photobot
+// sends plain text, and the fake does not parse entities.
+func (t *Telegram) noParseMode(q *tgRequest, mode string) *tgAnswer {
+	if mode == "" {
+		return nil
+	}
+	t.tb.Errorf("fake telegram: %s with parse_mode %q: the fake does not model parse_mode", q.call.Method, mode)
+	return badp("the fake does not model parse_mode")
+}
+
+func (t *Telegram) checkCaption(q *tgRequest, caption, parseMode string) *tgAnswer {
+	if a := t.noParseMode(q, parseMode); a != nil {
+		return a
+	}
+	if utf16Len(caption) > 1024 {
+		return badp("message caption is too long")
 	}
 	return nil
 }
 
-func checkCaption(caption, parseMode string) (string, *tgAnswer) {
-	plain, a := parseMarkup(caption, parseMode)
-	if a != nil {
-		return "", a
+// sendOptions are the optional parameters of a send that the fake models.
+type sendOptions struct {
+	replyTo      int  // reply_parameters.message_id
+	allowNoReply bool // reply_parameters.allow_sending_without_reply
+	keyboard     Keyboard
+}
+
+// sendOptions reads reply_parameters and, when markup, reply_markup.
+func (t *Telegram) sendOptions(q *tgRequest, markup bool) (sendOptions, *tgAnswer) {
+	var o sendOptions
+	if v := q.params["reply_parameters"]; v != "" {
+		var rp struct {
+			MessageID int  `json:"message_id"`
+			Allow     bool `json:"allow_sending_without_reply"`
+		}
+		if json.Unmarshal([]byte(v), &rp) != nil {
+			return o, badp("can't parse reply parameters JSON object")
+		}
+		o.replyTo, o.allowNoReply = rp.MessageID, rp.Allow
 	}
-	if utf16Len(plain) > 1024 {
-		b := tgBad("message caption is too long")
-		return "", &b
+	if markup {
+		kb, a := t.inlineKeyboard(q)
+		if a != nil {
+			return o, a
+		}
+		o.keyboard = kb
 	}
-	return plain, nil
+	return o, nil
 }
 
 func (t *Telegram) sendMessage(q *tgRequest) tgAnswer {
@@ -1017,17 +1104,18 @@ func (t *Telegram) sendMessage(q *tgRequest) tgAnswer {
 	if a != nil {
 		return *a
 	}
-	plain, a := parseMarkup(q.params["text"], q.params["parse_mode"])
-	if a != nil {
+	text := q.params["text"]
+	if a := t.noParseMode(q, q.params["parse_mode"]); a != nil {
 		return *a
 	}
-	if strings.TrimSpace(plain) == "" {
+	if strings.TrimSpace(text) == "" {
 		return tgBad("message text is empty")
 	}
-	if utf16Len(plain) > 4096 {
+	if utf16Len(text) > 4096 {
 		return tgBad("message is too long")
 	}
-	if a := checkCommon(q); a != nil {
+	o, a := t.sendOptions(q, true)
+	if a != nil {
 		return *a
 	}
 	if a := t.chatRefusal(chat); a != nil {
@@ -1035,9 +1123,13 @@ func (t *Telegram) sendMessage(q *tgRequest) tgAnswer {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	replyTo, a := t.replyTargetLocked(chat, o)
+	if a != nil {
+		return *a
+	}
 	m := t.newMessageLocked(chat)
-	m.Text = plain
-	return tgOK(m)
+	m.Text = text
+	return tgOK(t.storeSentLocked(q, m, replyTo, o.keyboard, nil))
 }
 
 func (t *Telegram) sendPhoto(q *tgRequest) tgAnswer    { return t.sendFile(q, "photo") }
@@ -1048,14 +1140,18 @@ func (t *Telegram) sendFile(q *tgRequest, kind string) tgAnswer {
 	if a != nil {
 		return *a
 	}
-	caption, a := checkCaption(q.params["caption"], q.params["parse_mode"])
+	if a := t.checkCaption(q, q.params["caption"], q.params["parse_mode"]); a != nil {
+		return *a
+	}
+	o, a := t.sendOptions(q, true)
 	if a != nil {
 		return *a
 	}
-	if a := checkCommon(q); a != nil {
+	if a := t.chatRefusal(chat); a != nil {
 		return *a
 	}
-	if a := t.chatRefusal(chat); a != nil {
+	replyTo, a := t.replyTarget(chat, o)
+	if a != nil {
 		return *a
 	}
 	in, fa := t.resolveFile(q, kind, kind, q.params[kind])
@@ -1065,9 +1161,9 @@ func (t *Telegram) sendFile(q *tgRequest, kind string) tgAnswer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m := t.newMessageLocked(chat)
-	m.Caption = caption
-	t.attachLocked(&m, kind, in)
-	return tgOK(m)
+	m.Caption = q.params["caption"]
+	file := t.attachLocked(&m, kind, in)
+	return tgOK(t.storeSentLocked(q, m, replyTo, o.keyboard, file))
 }
 
 // inputFile is a file to send: new bytes, or an existing file.
@@ -1075,6 +1171,7 @@ type inputFile struct {
 	data     []byte
 	name     string
 	mimeType string
+	partType string // Content-Type of the multipart part
 	w, h     int
 	existing *tgFile
 }
@@ -1097,7 +1194,9 @@ func (t *Telegram) resolveFile(q *tgRequest, kind, key, value string) (inputFile
 		if !ok {
 			return fail(tgBad(missing), "")
 		}
-		return t.checkUpload(kind, data, q.fileNames[name])
+		in, a := t.checkUpload(kind, data, q.fileNames[name])
+		in.partType = q.fileTypes[name]
+		return in, a
 	case strings.HasPrefix(value, "http://") || strings.HasPrefix(value, "https://"):
 		return t.fetchFile(q, kind, key, value)
 	default:
@@ -1124,13 +1223,18 @@ func (t *Telegram) checkUpload(kind string, data []byte, name string) (inputFile
 		}
 		return t.checkImage(in)
 	}
-	in.mimeType = mime.TypeByExtension(path.Ext(name))
+	in.mimeType = mimeByExt[strings.ToLower(path.Ext(name))]
 	if in.mimeType == "" {
-		in.mimeType = http.DetectContentType(data)
+		in.mimeType = "application/octet-stream"
 	}
-	in.mimeType, _, _ = strings.Cut(in.mimeType, ";")
 	return in, nil
 }
+
+// mimeByExt is the part of TDLib's MimeType::from_extension table that
+// photobot's outputs can need.
+var mimeByExt = map[string]string{".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+	".webp": "image/webp", ".gif": "image/gif", ".tif": "image/tiff", ".tiff": "image/tiff",
+	".pdf": "application/pdf", ".zip": "application/zip"}
 
 func (t *Telegram) checkImage(in inputFile) (inputFile, *tgAnswer) {
 	_, w, h, ok := imageSize(in.data)
@@ -1206,31 +1310,38 @@ func (t *Telegram) fetchFile(q *tgRequest, kind, key, rawURL string) (inputFile,
 }
 
 // attachLocked stores a sent file and puts it into m.
-func (t *Telegram) attachLocked(m *tgMessage, kind string, in inputFile) {
-	if in.existing != nil {
-		f := in.existing
-		if kind == "photo" {
-			m.Photo = []tgPhotoSize{{FileID: f.id, FileUniqueID: f.uniqueID, FileSize: f.size, Width: 1280, Height: 960}}
-			if _, w, h, ok := imageSize(f.data); ok {
-				m.Photo = t.photoSizesLocked(f.data, w, h, f)
-			}
-			return
+func (t *Telegram) attachLocked(m *tgMessage, kind string, in inputFile) *MessageFile {
+	mf := &MessageFile{Name: in.name, UploadType: in.partType, Data: in.data}
+	switch f := in.existing; {
+	case kind == "photo":
+		if f == nil {
+			m.Photo = t.photoSizesLocked(in.data, in.w, in.h, nil)
+		} else if _, w, h, ok := imageSize(f.data); ok {
+			m.Photo, mf.Data = t.photoSizesLocked(f.data, w, h, f), f.data
+		} else {
+			m.Photo, mf.Data = []tgPhotoSize{{FileID: f.id, FileUniqueID: f.uniqueID, FileSize: f.size, Width: 1280, Height: 960}}, f.data
 		}
+		p := m.Photo[len(m.Photo)-1]
+		mf.ID, mf.UniqueID, mf.Size, mf.Width, mf.Height = p.FileID, p.FileUniqueID, p.FileSize, p.Width, p.Height
+		return mf
+	case f != nil:
 		m.Document = &tgDocument{FileName: path.Base(f.path), FileID: f.id, FileUniqueID: f.uniqueID, FileSize: f.size}
-		return
-	}
-	if kind == "photo" {
-		m.Photo = t.photoSizesLocked(in.data, in.w, in.h, nil)
-		return
-	}
-	ext := path.Ext(in.name)
-	if ext == "" {
-		if exts, _ := mime.ExtensionsByType(in.mimeType); len(exts) > 0 {
-			ext = exts[0]
+		mf.Data = f.data
+	default:
+		ext := path.Ext(in.name)
+		if ext == "" {
+			for e, mt := range mimeByExt {
+				if mt == in.mimeType && (ext == "" || e < ext) {
+					ext = e
+				}
+			}
 		}
+		f := t.newFileLocked("BQACAgIAAxkBAA", fmt.Sprintf("documents/file_%d%s", t.fileSeq, ext), in.data)
+		m.Document = &tgDocument{FileName: in.name, MimeType: in.mimeType, FileID: f.id, FileUniqueID: f.uniqueID, FileSize: f.size}
 	}
-	f := t.newFileLocked("BQACAgIAAxkBAA", fmt.Sprintf("documents/file_%d%s", t.fileSeq, ext), in.data)
-	m.Document = &tgDocument{FileName: in.name, MimeType: in.mimeType, FileID: f.id, FileUniqueID: f.uniqueID, FileSize: f.size}
+	d := m.Document
+	mf.ID, mf.UniqueID, mf.Name, mf.MimeType, mf.Size = d.FileID, d.FileUniqueID, d.FileName, d.MimeType, d.FileSize
+	return mf
 }
 
 func (t *Telegram) newFileLocked(prefix, filePath string, data []byte) *tgFile {
@@ -1296,33 +1407,38 @@ func (t *Telegram) sendMediaGroup(q *tgRequest) tgAnswer {
 	case n == 1:
 		return tgBad("wrong number of media items: an album must include 2-10 items")
 	}
-	captions := make([]string, len(items))
 	kinds := map[string]bool{}
-	for i, it := range items {
+	for _, it := range items {
 		switch it.Type {
-		case "photo", "document", "video", "audio":
+		case "photo", "document":
+		case "video", "audio":
+			t.tb.Errorf("fake telegram: sendMediaGroup with a %s: the fake does not model %[1]s albums", it.Type)
+			return tgBad("the fake does not model " + it.Type + " albums")
 		default:
 			return tgBad(fmt.Sprintf("can't parse InputMedia: type %q is unsupported", it.Type))
 		}
 		if it.Media == "" {
 			return tgBad("can't parse InputMedia: media not found")
 		}
-		if c, a := checkCaption(it.Caption, it.ParseMode); a != nil {
+		if a := t.checkCaption(q, it.Caption, it.ParseMode); a != nil {
 			return *a
-		} else {
-			captions[i] = c
 		}
 		kinds[it.Type] = true
 	}
-	for _, k := range []string{"document", "audio"} {
-		if kinds[k] && len(kinds) > 1 {
-			return tgBad(k + " can't be mixed with other media types")
-		}
+	if len(kinds) > 1 {
+		// TDLib's check_message_group_message_contents: "Document can't be
+		// mixed with other media types", first letter lowered by the server.
+		return tgBad("document can't be mixed with other media types")
 	}
-	if a := checkCommon(q); a != nil {
+	o, a := t.sendOptions(q, false) // sendMediaGroup has no reply_markup
+	if a != nil {
 		return *a
 	}
 	if a := t.chatRefusal(chat); a != nil {
+		return *a
+	}
+	replyTo, a := t.replyTarget(chat, o)
+	if a != nil {
 		return *a
 	}
 	ins := make([]inputFile, len(items))
@@ -1344,17 +1460,13 @@ func (t *Telegram) sendMediaGroup(q *tgRequest) tgAnswer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	group := "1" + randString("0123456789", 16)
-	msgs := make([]tgMessage, len(items))
+	msgs := make([]json.RawMessage, len(items))
 	for i, it := range items {
 		m := t.newMessageLocked(chat)
 		m.MediaGroupID = group
-		m.Caption = captions[i]
-		kind := it.Type
-		if kind != "photo" {
-			kind = "document"
-		}
-		t.attachLocked(&m, kind, ins[i])
-		msgs[i] = m
+		m.Caption = it.Caption
+		file := t.attachLocked(&m, it.Type, ins[i])
+		msgs[i] = t.storeSentLocked(q, m, replyTo, nil, file)
 	}
 	return tgOK(msgs)
 }
@@ -1673,8 +1785,7 @@ func (t *Telegram) deleteMyCommands(q *tgRequest) tgAnswer {
 	return tgOK(true)
 }
 
-// ---- formatting (parse_mode) ----
-
+// utf16Len counts s in UTF-16 code units, as the Bot API's length limits do.
 func utf16Len(s string) int {
 	n := 0
 	for _, r := range s {
@@ -1684,274 +1795,4 @@ func utf16Len(s string) int {
 		}
 	}
 	return n
-}
-
-// parseMarkup checks text written in parse_mode and returns it without
-// markup.
-func parseMarkup(text, mode string) (string, *tgAnswer) {
-	var plain, msg string
-	switch {
-	case mode == "":
-		return text, nil
-	case strings.EqualFold(mode, "HTML"):
-		plain, msg = parseHTML(text)
-	case strings.EqualFold(mode, "MarkdownV2"):
-		plain, msg = parseMarkdownV2(text)
-	case strings.EqualFold(mode, "Markdown"):
-		plain, msg = parseMarkdown(text)
-	default:
-		a := tgBad("unsupported parse_mode")
-		return "", &a
-	}
-	if msg != "" {
-		a := tgBad("can't parse entities: " + msg)
-		return "", &a
-	}
-	return plain, nil
-}
-
-var htmlTags = map[string]bool{"b": true, "strong": true, "i": true, "em": true, "u": true, "ins": true,
-	"s": true, "strike": true, "del": true, "span": true, "tg-spoiler": true, "a": true, "code": true,
-	"pre": true, "blockquote": true, "tg-emoji": true}
-
-var htmlEntities = map[string]string{"lt": "<", "gt": ">", "amp": "&", "quot": `"`}
-
-func parseHTML(s string) (string, string) {
-	var out strings.Builder
-	type open struct {
-		name string
-		pos  int
-	}
-	var stack []open
-	for i := 0; i < len(s); {
-		switch c := s[i]; c {
-		case '<':
-			if i+1 < len(s) && s[i+1] == '/' {
-				end := strings.IndexByte(s[i:], '>')
-				if end < 0 {
-					return "", fmt.Sprintf("Unclosed end tag at byte offset %d", i)
-				}
-				name := strings.ToLower(strings.TrimSpace(s[i+2 : i+end]))
-				if len(stack) == 0 {
-					return "", fmt.Sprintf("Unexpected end tag at byte offset %d", i)
-				}
-				if top := stack[len(stack)-1]; name != "" && name != top.name {
-					return "", fmt.Sprintf("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, top.name, name)
-				}
-				stack = stack[:len(stack)-1]
-				i += end + 1
-				continue
-			}
-			j := i + 1
-			for j < len(s) && (s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9' || s[j] == '-') {
-				j++
-			}
-			name := strings.ToLower(s[i+1 : j])
-			if !htmlTags[name] {
-				return "", fmt.Sprintf("Unsupported start tag %q at byte offset %d", name, i)
-			}
-			quote := byte(0)
-			for ; j < len(s); j++ {
-				if quote != 0 {
-					if s[j] == quote {
-						quote = 0
-					}
-				} else if s[j] == '"' || s[j] == '\'' {
-					quote = s[j]
-				} else if s[j] == '>' {
-					break
-				}
-			}
-			if j >= len(s) {
-				return "", fmt.Sprintf("Unclosed start tag at byte offset %d", i)
-			}
-			stack = append(stack, open{name, i})
-			i = j + 1
-		case '&':
-			if semi := strings.IndexByte(s[i:], ';'); semi > 1 && semi <= 10 {
-				ent := s[i+1 : i+semi]
-				if v, ok := htmlEntities[ent]; ok {
-					out.WriteString(v)
-					i += semi + 1
-					continue
-				}
-				if ent[0] == '#' {
-					base, digits := 10, ent[1:]
-					if strings.HasPrefix(digits, "x") || strings.HasPrefix(digits, "X") {
-						base, digits = 16, digits[1:]
-					}
-					if n, err := strconv.ParseUint(digits, base, 32); err == nil {
-						out.WriteRune(rune(n))
-						i += semi + 1
-						continue
-					}
-				}
-			}
-			out.WriteByte(c)
-			i++
-		default:
-			out.WriteByte(c)
-			i++
-		}
-	}
-	if len(stack) > 0 {
-		return "", fmt.Sprintf("Can't find end tag corresponding to start tag %q", stack[len(stack)-1].name)
-	}
-	return out.String(), ""
-}
-
-func parseMarkdownV2(s string) (string, string) {
-	const reserved = "_*[]()~`>#+-=|{}.!"
-	var out strings.Builder
-	type open struct {
-		kind string
-		pos  int
-	}
-	var stack []open
-	toggle := func(kind string, pos int) {
-		if n := len(stack); n > 0 && stack[n-1].kind == kind {
-			stack = stack[:n-1]
-			return
-		}
-		stack = append(stack, open{kind, pos})
-	}
-	// until copies s[i:] up to the closing delimiter, honouring escapes.
-	until := func(i int, delim string) (int, bool) {
-		for i < len(s) {
-			if s[i] == '\\' && i+1 < len(s) {
-				out.WriteByte(s[i+1])
-				i += 2
-				continue
-			}
-			if strings.HasPrefix(s[i:], delim) {
-				return i, true
-			}
-			out.WriteByte(s[i])
-			i++
-		}
-		return i, false
-	}
-	reservedErr := func(c byte) string {
-		return fmt.Sprintf("Character '%c' is reserved and must be escaped with the preceding '\\'", c)
-	}
-	lineStart := true
-	for i := 0; i < len(s); {
-		c := s[i]
-		atLineStart := lineStart
-		lineStart = c == '\n'
-		switch {
-		case c == '\\':
-			if i+1 >= len(s) {
-				return "", reservedErr('\\')
-			}
-			out.WriteByte(s[i+1])
-			i += 2
-			continue
-		case strings.HasPrefix(s[i:], "```"):
-			end, ok := until(i+3, "```")
-			if !ok {
-				return "", fmt.Sprintf("Can't find end of Pre entity at byte offset %d", i)
-			}
-			i = end + 3
-			continue
-		case c == '`':
-			end, ok := until(i+1, "`")
-			if !ok {
-				return "", fmt.Sprintf("Can't find end of Code entity at byte offset %d", i)
-			}
-			i = end + 1
-			continue
-		case c == '*':
-			toggle("Bold", i)
-		case c == '_' && i+1 < len(s) && s[i+1] == '_':
-			toggle("Underline", i)
-			i++
-		case c == '_':
-			toggle("Italic", i)
-		case c == '~':
-			toggle("Strikethrough", i)
-		case c == '|' && i+1 < len(s) && s[i+1] == '|':
-			toggle("Spoiler", i)
-			i++
-		case c == '[':
-			stack = append(stack, open{"TextUrl", i})
-		case c == '!' && i+1 < len(s) && s[i+1] == '[':
-			stack = append(stack, open{"CustomEmoji", i})
-			i++
-		case c == ']':
-			n := len(stack)
-			if n == 0 || (stack[n-1].kind != "TextUrl" && stack[n-1].kind != "CustomEmoji") {
-				return "", reservedErr(c)
-			}
-			stack = stack[:n-1]
-			if i+1 < len(s) && s[i+1] == '(' {
-				j := i + 2
-				for j < len(s) && s[j] != ')' {
-					if s[j] == '\\' {
-						j++
-					}
-					j++
-				}
-				if j >= len(s) {
-					return "", fmt.Sprintf("Can't find end of a URL at byte offset %d", i+1)
-				}
-				i = j
-			}
-		case c == '>' && atLineStart:
-		case strings.IndexByte(reserved, c) >= 0:
-			return "", reservedErr(c)
-		default:
-			out.WriteByte(c)
-		}
-		i++
-	}
-	if n := len(stack); n > 0 {
-		return "", fmt.Sprintf("Can't find end of %s entity at byte offset %d", stack[n-1].kind, stack[n-1].pos)
-	}
-	return out.String(), ""
-}
-
-func parseMarkdown(s string) (string, string) {
-	var out strings.Builder
-	unclosed := func(i int) string { return fmt.Sprintf("Can't find end of the entity starting at byte offset %d", i) }
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && strings.IndexByte("_*`[", s[i+1]) >= 0:
-			out.WriteByte(s[i+1])
-			i += 2
-		case strings.HasPrefix(s[i:], "```"):
-			end := strings.Index(s[i+3:], "```")
-			if end < 0 {
-				return "", unclosed(i)
-			}
-			out.WriteString(s[i+3 : i+3+end])
-			i += end + 6
-		case c == '*' || c == '_' || c == '`':
-			end := strings.IndexByte(s[i+1:], c)
-			if end < 0 {
-				return "", unclosed(i)
-			}
-			out.WriteString(s[i+1 : i+1+end])
-			i += end + 2
-		case c == '[':
-			end := strings.IndexByte(s[i+1:], ']')
-			if end < 0 {
-				return "", unclosed(i)
-			}
-			out.WriteString(s[i+1 : i+1+end])
-			i += end + 2
-			if i < len(s) && s[i] == '(' {
-				close := strings.IndexByte(s[i:], ')')
-				if close < 0 {
-					return "", unclosed(i)
-				}
-				i += close + 1
-			}
-		default:
-			out.WriteByte(c)
-			i++
-		}
-	}
-	return out.String(), ""
 }

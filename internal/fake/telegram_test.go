@@ -190,33 +190,48 @@ func TestTelegramParameterEncodings(t *testing.T) {
 	wantError(t, status, a, 400, "Bad Request: message is too long")
 }
 
-func TestTelegramMarkup(t *testing.T) {
-	tg := NewTelegram(t, testToken)
-	for _, tc := range []struct {
-		mode, text, wantErr string
-	}{
-		{"MarkdownV2", `*Done\!* Your photo is ready\.`, ""},
-		{"MarkdownV2", "Done. Try again!", `Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\'`},
-		{"MarkdownV2", "*bold", "Bad Request: can't parse entities: Can't find end of Bold entity at byte offset 0"},
-		{"MarkdownV2", `[link](https://example.com/a\)b) and \_`, ""},
-		{"HTML", `<b>Done</b> &lt;3 <a href="https://t.me/x">x</a>`, ""},
-		{"HTML", "line<br>line", `Bad Request: can't parse entities: Unsupported start tag "br" at byte offset 4`},
-		{"HTML", "<b>open", `Bad Request: can't parse entities: Can't find end tag corresponding to start tag "b"`},
-		{"Markdown", "*bold* _it_", ""},
-		{"Markdown", "snake_case", "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 5"},
-		{"Bogus", "x", "Bad Request: unsupported parse_mode"},
-	} {
-		status, a, _ := callJSON(t, tg, testToken, "sendMessage", map[string]any{"chat_id": 1, "text": tc.text, "parse_mode": tc.mode})
-		if tc.wantErr == "" {
-			if status != 200 {
-				t.Errorf("%s %q: %d %s", tc.mode, tc.text, status, a.Description)
-			}
-			continue
-		}
-		wantError(t, status, a, 400, tc.wantErr)
+// recTB records the failures a fake reports instead of failing the test.
+type recTB struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *recTB) Helper() {}
+
+func (r *recTB) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *recTB) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
+
+func (r *recTB) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.errs...)
+}
+
+func TestTelegramParseModeFailsTheTest(t *testing.T) {
+	rec := &recTB{TB: t}
+	tg := NewTelegram(rec, testToken)
+	status, a, _ := callJSON(t, tg, testToken, "sendMessage", map[string]any{"chat_id": 1, "text": "*hi*", "parse_mode": "MarkdownV2"})
+	wantError(t, status, a, 400, "Bad Request: the fake does not model parse_mode")
+	status, a, _ = callJSON(t, tg, testToken, "sendMediaGroup", map[string]any{"chat_id": 1, "media": []map[string]string{
+		{"type": "photo", "media": "x", "caption": "<b>1</b>", "parse_mode": "HTML"}, {"type": "photo", "media": "y"}}})
+	wantError(t, status, a, 400, "Bad Request: the fake does not model parse_mode")
+	if f := rec.failures(); len(f) != 2 || !strings.Contains(f[0], "sendMessage") || !strings.Contains(f[1], "sendMediaGroup") ||
+		!strings.HasSuffix(f[0], "the fake does not model parse_mode") {
+		t.Errorf("failures reported: %q", f)
 	}
-	// Captions count without markup.
-	status, a, _ := callJSON(t, tg, testToken, "sendPhoto", map[string]any{"chat_id": 1, "photo": "x",
+	// Plain text is counted in UTF-16 units.
+	if status, a, _ := callJSON(t, tg, testToken, "sendMessage", map[string]any{"chat_id": 1, "text": strings.Repeat("😀", 2048)}); status != 200 {
+		t.Errorf("4096 UTF-16 units: %d %s", status, a.Description)
+	}
+	status, a, _ = callJSON(t, tg, testToken, "sendMessage", map[string]any{"chat_id": 1, "text": strings.Repeat("😀", 2048) + "a"})
+	wantError(t, status, a, 400, "Bad Request: message is too long")
+	status, a, _ = callJSON(t, tg, testToken, "sendPhoto", map[string]any{"chat_id": 1, "photo": "x",
 		"caption": strings.Repeat("a", 1025)})
 	wantError(t, status, a, 400, "Bad Request: message caption is too long")
 }
