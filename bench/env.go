@@ -159,11 +159,16 @@ type ServeConfig struct {
 	Vars map[string]string
 	// Command replaces the photobot binary and its "serve" argument.
 	Command []string
+	// Bucket and Port, when set, are those of an earlier serve (a restart
+	// after a crash); by default each serve gets its own.
+	Bucket string
+	Port   int
 }
 
 // Serve is a running `photobot serve`.
 type Serve struct {
 	URL     string // http://127.0.0.1:port, also its PUBLIC_URL
+	Port    int
 	Bucket  string
 	PID     int
 	Started time.Time // just before the process was started
@@ -176,11 +181,17 @@ type Serve struct {
 // StartServe starts `photobot serve` on a free port with a bucket of its
 // own. It does not wait for the server to listen: see WaitReady.
 func (e *Env) StartServe(c ServeConfig) (*Serve, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port, bucket := c.Port, c.Bucket
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	s := &Serve{URL: "http://127.0.0.1:" + strconv.Itoa(port), Bucket: e.NewBucket(), exited: make(chan struct{})}
+	if bucket == "" {
+		bucket = e.NewBucket()
+	}
+	s := &Serve{URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, Bucket: bucket, exited: make(chan struct{})}
 	tg, rp, s3 := c.Telegram, c.Replicate, c.S3
 	if tg == "" {
 		tg = e.TG.URL
@@ -292,6 +303,13 @@ func (s *Serve) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
+}
+
+// Kill ends the server at once, as a crash, an out-of-memory kill or a
+// function timeout would: nothing of its work in flight is finished.
+func (s *Serve) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
 }
 
 // CPU is the server's user+system CPU time so far.

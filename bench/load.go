@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/s3store"
 )
 
 // LoadConfig describes a load: photos from a number of chats, some in
@@ -212,18 +213,36 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 	if r.Predictions-r.Canceled != len(photos) {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d predictions created and %d canceled for %d photos", r.Predictions, r.Canceled, len(photos)))
 	}
-	// Nothing left behind: every task and photo was deleted on delivery.
+	// Nothing left behind: every task and photo is deleted on delivery.
+	// The last deletions may still be under way (a webhook answers after
+	// its cleanup, and its sender may not have recorded it yet): wait for
+	// the bucket to be clean, up to a limit.
 	if st, err := e.Store(s.Bucket); err == nil {
-		for _, prefix := range []string{"tasks/", "images/"} {
-			keys, err := st.List(context.Background(), prefix)
-			if err != nil {
-				r.Problems = append(r.Problems, err.Error())
-			} else if len(keys) > 0 {
-				r.Problems = append(r.Problems, fmt.Sprintf("%d objects left under %s: %s", len(keys), prefix, first(keys, 3)))
-			}
-		}
+		r.Problems = append(r.Problems, waitEmpty(st, []string{"tasks/", "images/"}, 30*time.Second)...)
 	}
 	return r, nil
+}
+
+// waitEmpty waits until no key is left under prefixes, and reports what
+// is left when timeout passes.
+func waitEmpty(st *s3store.Store, prefixes []string, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		for _, prefix := range prefixes {
+			keys, err := st.List(context.Background(), prefix)
+			if err != nil {
+				return []string{err.Error()}
+			}
+			if len(keys) > 0 {
+				left = append(left, fmt.Sprintf("%d objects left under %s: %s", len(keys), prefix, first(keys, 3)))
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func first(s []string, n int) string {

@@ -109,6 +109,7 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 	id, err := b.models.Create(cctx, req)
 	cancel()
 	if err != nil {
+		j.dropImage(ctx, image)
 		j.refund(ctx)
 		return j.failed(ctx, err)
 	}
@@ -132,6 +133,7 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 		// Without its task the result could never be delivered: the
 		// prediction is canceled so it is not billed, and Telegram retries
 		// the update.
+		j.dropImage(ctx, image)
 		j.refund(ctx)
 		return j.failed(ctx, saveErr)
 	}

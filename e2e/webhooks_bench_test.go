@@ -1,4 +1,4 @@
-package pipeline_test
+package e2e_test
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 // level into io.Discard. B/op and allocs/op count every allocation of the
 // process during the loop, so they include the fakes' side of each call.
 //
-//	go test -run '^$' -bench Webhook -benchmem ./pipeline
+//	go test -run '^$' -bench Webhook -benchmem ./e2e
 
 // benchEnv is a deployment whose bot logs as `photobot serve` does by
 // default (info, JSON) into io.Discard, and the handler serve runs.

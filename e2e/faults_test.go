@@ -1,4 +1,4 @@
-package pipeline_test
+package e2e_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/photobot/photobot/httpapi"
 	"github.com/photobot/photobot/internal/faultproxy"
+	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 )
 
@@ -357,4 +358,48 @@ func TestTaskNotSavedAndClaimNotReleased(t *testing.T) {
 	deliveries := h.deliver(h.Update(p))
 	h.settle(30 * time.Second)
 	h.check(4004, wantBusy, deliveries)
+}
+
+// Every task PUT of the first delivery is refused (503 SlowDown) while the
+// model takes 2 s: the prediction must be canceled before it finishes, so
+// that the redelivery's prediction is the only one billed in full, and the
+// user gets one result.
+func TestUnsavedTaskIsCanceledBeforeTheModelFinishes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, false)
+	h.RP.RunTime = 2 * time.Second
+	h.S3.FailAlways(http.MethodPut, "tasks/", http.StatusServiceUnavailable, "SlowDown")
+	p := h.NewPhoto(4005)
+	p.Language = "en"
+	u := h.Update(p)
+	status, _ := h.TG.DeliverUpdate(u)
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery answered %d, want 503 (Telegram retries)", status)
+	}
+	first := h.RP.Predictions()
+	if len(first) != 1 || first[0].Status != fake.StatusCanceled {
+		t.Fatalf("after the first delivery: %v, want one canceled prediction", h.predictionStates())
+	}
+	if took := time.Since(first[0].CreatedAt); took > 2*time.Second {
+		t.Errorf("the first delivery took %v from the create to its answer; the model finishes at 2 s", took)
+	}
+	h.S3.Clear()
+	deliveries := append([]int{status}, h.deliver(u)...)
+	h.settle(30 * time.Second)
+	h.check(4005, wantResult, deliveries)
+	succeeded := 0
+	for _, pr := range h.RP.Predictions() {
+		if pr.Status == fake.StatusSucceeded {
+			succeeded++
+		}
+	}
+	if succeeded != 1 {
+		t.Errorf("%d predictions succeeded (%v), want 1", succeeded, h.predictionStates())
+	}
+	// The canceled prediction's webhook was expected: answered 200, once.
+	for _, d := range h.RP.Deliveries() {
+		if d.PredictionID == first[0].ID && d.Status != http.StatusOK {
+			t.Errorf("webhook of the canceled prediction answered %d, want 200", d.Status)
+		}
+	}
 }
