@@ -2,40 +2,44 @@ package s3store
 
 import (
 	"context"
-	"crypto/md5"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/lifecycle"
 
 	"github.com/photobot/photobot/pipeline"
 )
 
-// CheckBucket verifies that the endpoint answers, the bucket exists and
-// the keys may access it (HeadBucket).
+// CheckBucket verifies that the endpoint answers, the bucket exists, the
+// region is right and the keys may access it, by listing at most one key.
+// Its errors say which of these failed, in S3_* terms, and end with the
+// remedy (see Hint): "bucket X does not exist at E: create it, or check
+// S3_BUCKET", "cannot reach S3_ENDPOINT_URL E: connection refused: ...",
+// "access denied to bucket X for access key id K (403 AccessDenied): ...",
+// "bucket X at E is in region R, not Q (...): set S3_REGION=R".
 func (s *Store) CheckBucket(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	// A GET rather than HEAD bucket: an answer to HEAD has no body, so it
+	// could not say which region S3 expects, or why access is denied.
+	var err error
+	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{MaxKeys: 1, Recursive: true}) {
+		err = o.Err
+		break // one key is enough
+	}
+	if err == nil {
+		err = ctx.Err() // the listing ends quietly when the context has
+	}
 	if err == nil {
 		return nil
 	}
-	switch statusCode(err) {
-	case 0:
-		return fmt.Errorf("s3store: cannot reach endpoint %s: %w", s.endpoint, err)
-	case http.StatusNotFound:
-		return fmt.Errorf("s3store: bucket %s does not exist at %s: %w", s.bucket, s.endpoint, err)
-	case http.StatusForbidden:
-		return fmt.Errorf("s3store: access denied to bucket %s: check the keys: %w", s.bucket, err)
+	e := s.failed("", "", err).(*opError)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// No answer at all: most often the endpoint is wrong or blocked.
+		e.hint = unreachable
 	}
-	return fmt.Errorf("s3store: check bucket %s: %w", s.bucket, err)
+	return e
 }
 
 // LifecycleRule expires objects under Prefix Days days after creation.
@@ -45,54 +49,50 @@ type LifecycleRule struct {
 	Days   int32
 }
 
-// PutLifecycle replaces the bucket's lifecycle configuration with rules.
-// The request carries Content-MD5, which Yandex Object Storage requires.
+// PutLifecycle replaces the bucket's lifecycle configuration with rules
+// (no rules removes it). Each rule is written as Filter{Prefix} and
+// Expiration{Days}. The request carries Content-MD5, which Yandex Object
+// Storage requires (minio-go's SetBucketLifecycle always sends it).
 func (s *Store) PutLifecycle(ctx context.Context, rules []LifecycleRule) error {
-	var cfg types.BucketLifecycleConfiguration
+	cfg := lifecycle.NewConfiguration()
 	for _, r := range rules {
 		if r.ID == "" || r.Days < 1 {
 			return fmt.Errorf("s3store: lifecycle rule %+v: need an ID and Days >= 1", r)
 		}
-		cfg.Rules = append(cfg.Rules, types.LifecycleRule{
-			ID:         aws.String(r.ID),
-			Status:     types.ExpirationStatusEnabled,
-			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String(r.Prefix)},
-			Expiration: &types.LifecycleExpiration{Days: aws.Int32(r.Days)},
+		cfg.Rules = append(cfg.Rules, lifecycle.Rule{
+			ID:         r.ID,
+			Status:     "Enabled",
+			RuleFilter: lifecycle.Filter{Prefix: r.Prefix},
+			Expiration: lifecycle.Expiration{Days: lifecycle.ExpirationDays(r.Days)},
 		})
 	}
-	_, err := s.client.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
-		Bucket:                 aws.String(s.bucket),
-		LifecycleConfiguration: &cfg,
-	}, s3.WithAPIOptions(addContentMD5))
-	if err != nil {
-		return fmt.Errorf("s3store: put lifecycle of bucket %s: %w", s.bucket, err)
+	if err := s.client.SetBucketLifecycle(ctx, s.bucket, cfg); err != nil {
+		return s.failed("put lifecycle of bucket", s.bucket, err)
 	}
 	return nil
 }
 
-// GetLifecycle returns the bucket's expiration rules; none when no
-// lifecycle is configured.
+// GetLifecycle returns the bucket's expiration rules; none, and no error,
+// when no lifecycle is configured.
 func (s *Store) GetLifecycle(ctx context.Context) ([]LifecycleRule, error) {
-	out, err := s.client.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{
-		Bucket: aws.String(s.bucket),
-	})
+	cfg, err := s.client.GetBucketLifecycle(ctx, s.bucket)
 	if err != nil {
-		if errorCode(err) == "NoSuchLifecycleConfiguration" {
+		switch minio.ToErrorResponse(err).Code {
+		case "NoSuchLifecycleConfiguration", "NoSuchBucketLifecycle": // S3's, older MinIO's
 			return nil, nil
 		}
-		return nil, fmt.Errorf("s3store: get lifecycle of bucket %s: %w", s.bucket, err)
+		return nil, s.failed("get lifecycle of bucket", s.bucket, err)
 	}
 	var rules []LifecycleRule
-	for _, r := range out.Rules {
+	for _, r := range cfg.Rules {
 		// Rules put by other tools (or Terraform's legacy form) may use
 		// the top-level Prefix rather than Filter.Prefix.
-		//lint:ignore SA1019 reading what others wrote, not writing it
-		rule := LifecycleRule{ID: aws.ToString(r.ID), Prefix: aws.ToString(r.Prefix)}
-		if r.Filter != nil && r.Filter.Prefix != nil {
-			rule.Prefix = *r.Filter.Prefix
-		}
-		if r.Expiration != nil {
-			rule.Days = aws.ToInt32(r.Expiration.Days)
+		rule := LifecycleRule{ID: r.ID, Prefix: r.Prefix, Days: int32(r.Expiration.Days)}
+		switch {
+		case r.RuleFilter.Prefix != "":
+			rule.Prefix = r.RuleFilter.Prefix
+		case r.RuleFilter.And.Prefix != "":
+			rule.Prefix = r.RuleFilter.And.Prefix
 		}
 		rules = append(rules, rule)
 	}
@@ -108,12 +108,13 @@ func (s *Store) CheckConditionalWrites(ctx context.Context) (err error) {
 		return err
 	}
 	key := "setup/conditional-write-check-" + hex.EncodeToString(b) + ".json"
+	// The store's errors name the operation and the key already.
 	if _, err := s.Create(ctx, key, []byte(`{"n":1}`)); err != nil {
-		return fmt.Errorf("s3store: conditional write check: first write: %w", err)
+		return err
 	}
 	defer func() {
 		if derr := s.Delete(ctx, key); derr != nil && err == nil {
-			err = fmt.Errorf("s3store: conditional write check: clean up: %w", derr)
+			err = derr
 		}
 	}()
 	_, err = s.Create(ctx, key, []byte(`{"n":2}`))
@@ -123,37 +124,5 @@ func (s *Store) CheckConditionalWrites(ctx context.Context) (err error) {
 	case errors.Is(err, pipeline.ErrExists):
 		return nil
 	}
-	return fmt.Errorf("s3store: conditional write check: second write: %w", err)
-}
-
-// addContentMD5 adds the Content-MD5 header to a request. The SDK sends a
-// CRC32 checksum instead for operations that require a checksum, but
-// Yandex Object Storage insists on Content-MD5 for
-// PutBucketLifecycleConfiguration.
-func addContentMD5(stack *middleware.Stack) error {
-	return stack.Build.Add(contentMD5{}, middleware.After)
-}
-
-type contentMD5 struct{}
-
-func (contentMD5) ID() string { return "photobot:ContentMD5" }
-
-func (contentMD5) HandleBuild(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (
-	middleware.BuildOutput, middleware.Metadata, error,
-) {
-	req, ok := in.Request.(*smithyhttp.Request)
-	if !ok {
-		return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("content-md5: unexpected request type %T", in.Request)
-	}
-	if stream := req.GetStream(); stream != nil {
-		h := md5.New()
-		if _, err := io.Copy(h, stream); err != nil {
-			return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("content-md5: read body: %w", err)
-		}
-		if err := req.RewindStream(); err != nil {
-			return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("content-md5: rewind body: %w", err)
-		}
-		req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(h.Sum(nil)))
-	}
-	return next.HandleBuild(ctx, in)
+	return err
 }

@@ -11,14 +11,14 @@
 //	}
 //
 // The minio binary is taken from $MINIO_BIN, then from PATH, then from
-// $(go env GOPATH)/bin. If none exists it is installed there with
-// "go install" (a few minutes, once per machine). If that fails, the test
-// fails: it is never skipped.
+// $(go env GOPATH)/bin. If none is found the test fails, saying to run
+// `make tools` (which installs the pinned MinIO; the version is written
+// only in the Makefile): it is never skipped, and nothing is installed
+// from inside a test (that took minutes of silence on a fresh machine).
 package miniotest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,18 +39,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// MinioModule is the pinned version installed when no minio binary is found.
-const MinioModule = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+const readyTimeout = 30 * time.Second
 
-const (
-	readyTimeout   = 30 * time.Second
-	installTimeout = 15 * time.Minute
-)
+// notFound is how a missing binary fails the test.
+const notFound = "minio not found: run `make tools` (installs the pinned MinIO)"
 
 // Server is a running MinIO server.
 type Server struct {
@@ -62,7 +58,7 @@ type Server struct {
 	dir    string // temp dir holding data, certs and minio.log
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has exited
-	client *s3.Client
+	client *minio.Client
 }
 
 var (
@@ -74,8 +70,7 @@ var (
 )
 
 // Start returns the MinIO server shared by the test binary, starting it on
-// first use. It fails the test if MinIO cannot be found, installed or
-// started.
+// first use. It fails the test if MinIO cannot be found or started.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	once.Do(func() {
@@ -104,7 +99,7 @@ func (s *Server) NewBucket(tb testing.TB) string {
 	name := fmt.Sprintf("test-%d-%s", bucketSeq.Add(1), randomHex(4))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	if err := s.client.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: s.Region}); err != nil {
 		tb.Fatalf("miniotest: create bucket %s: %v", name, err)
 	}
 	return name
@@ -221,14 +216,15 @@ func startOnce(bin string) (*Server, error) {
 		s.kill()
 		return nil, fmt.Errorf("%w\nlast lines of %s:\n%s", err, logPath, tail(logPath, 30))
 	}
-	s.client = s3.New(s3.Options{
-		Region:                     s.Region,
-		BaseEndpoint:               aws.String(s.Endpoint),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	s.client, err = minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
+		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region:       s.Region,
+		BucketLookup: minio.BucketLookupPath,
 	})
+	if err != nil {
+		s.kill()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -254,7 +250,8 @@ func (s *Server) waitReady() error {
 	return fmt.Errorf("minio not ready at %s after %v", s.Endpoint, readyTimeout)
 }
 
-// findMinio returns the path of a minio binary, installing it if needed.
+// findMinio returns the path of a minio binary: $MINIO_BIN, else minio on
+// PATH, else $(go env GOPATH)/bin/minio.
 func findMinio() (string, error) {
 	if p := os.Getenv("MINIO_BIN"); p != "" {
 		if !isExecutable(p) {
@@ -271,56 +268,17 @@ func findMinio() (string, error) {
 	}
 	out, err := exec.Command(goCmd, "env", "GOPATH").Output()
 	if err != nil {
-		return "", fmt.Errorf("no minio binary ($MINIO_BIN unset, none on PATH) and `go env GOPATH` failed: %w", err)
+		return "", fmt.Errorf("%s ($MINIO_BIN is unset, none is on PATH, and `go env GOPATH` failed: %v)", notFound, err)
 	}
 	gopath := strings.TrimSpace(string(out))
 	if i := strings.IndexRune(gopath, filepath.ListSeparator); i >= 0 {
 		gopath = gopath[:i]
 	}
-	binDir := filepath.Join(gopath, "bin")
-	target := filepath.Join(binDir, "minio"+exeSuffix())
-	if isExecutable(target) {
-		return target, nil
-	}
-	if err := install(goCmd, binDir, target); err != nil {
-		return "", err
+	target := filepath.Join(gopath, "bin", "minio"+exeSuffix())
+	if !isExecutable(target) {
+		return "", fmt.Errorf("%s (looked at $MINIO_BIN, PATH and %s)", notFound, target)
 	}
 	return target, nil
-}
-
-// install runs "go install" for the pinned minio, holding a lock file so
-// that concurrent test binaries install it only once.
-func install(goCmd, binDir, target string) error {
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "miniotest-install.lock"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return fmt.Errorf("open install lock: %w", err)
-	}
-	defer lock.Close() // releases the lock
-	if err := lockFile(lock); err != nil {
-		return fmt.Errorf("lock %s: %w", lock.Name(), err)
-	}
-	if isExecutable(target) { // another test binary installed it meanwhile
-		return nil
-	}
-	log.Printf("miniotest: no minio binary found; installing %s into %s (takes ~2-3 min)", MinioModule, binDir)
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goCmd, "install", MinioModule)
-	cmd.Dir = os.TempDir() // outside any module
-	// minio needs a newer Go than this module may pin: let go fetch it.
-	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOTOOLCHAIN=auto")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("no minio binary found and `go install %s` failed: %w\n%s\n"+
-			"install minio yourself and set MINIO_BIN or put it on PATH", MinioModule, err, lastLines(out.String(), 30))
-	}
-	if !isExecutable(target) {
-		return fmt.Errorf("go install %s succeeded but %s is missing", MinioModule, target)
-	}
-	log.Printf("miniotest: installed %s", target)
-	return nil
 }
 
 // childEnv is env without MINIO_* variables and HOME, which could change

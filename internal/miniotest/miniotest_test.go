@@ -6,9 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"time"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -44,8 +42,8 @@ func TestNewBucket(t *testing.T) {
 		t.Fatalf("NewBucket returned %q twice, want distinct names", b1)
 	}
 	for _, b := range []string{b1, b2} {
-		if _, err := s.client.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Errorf("HeadBucket(%s): %v", b, err)
+		if ok, err := s.client.BucketExists(context.Background(), b); !ok || err != nil {
+			t.Errorf("BucketExists(%s) = %v, %v; want true, nil", b, ok, err)
 		}
 	}
 }
@@ -73,5 +71,19 @@ func TestFindMinioHonoursMinioBin(t *testing.T) {
 	t.Setenv("MINIO_BIN", exe)
 	if got, err := findMinio(); err != nil || got != exe {
 		t.Errorf("findMinio = %q, %v; want %q, nil", got, err, exe)
+	}
+}
+
+func TestFindMinioFailsWithoutInstalling(t *testing.T) {
+	t.Setenv("MINIO_BIN", "")
+	t.Setenv("PATH", t.TempDir())   // no minio on PATH (and no go: GOPATH is asked of the toolchain's go)
+	t.Setenv("GOPATH", t.TempDir()) // an empty GOPATH: no bin/minio
+	start := time.Now()
+	_, err := findMinio()
+	if err == nil || !strings.Contains(err.Error(), "minio not found: run `make tools` (installs the pinned MinIO)") {
+		t.Fatalf("findMinio with no minio anywhere: got err %v, want the `make tools` message", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("findMinio took %v: it must fail at once, not install", d)
 	}
 }

@@ -20,10 +20,6 @@ func killGroup(p *os.Process) {
 	syscall.Kill(-p.Pid, syscall.SIGKILL)
 }
 
-func lockFile(f *os.File) error {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-}
-
 // reraise delivers sig again with its default action (usually death).
 func reraise(sig os.Signal) {
 	signal.Reset(sig)
