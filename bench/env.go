@@ -34,7 +34,7 @@ const (
 	replicateToken = "r8_TESTreplicatetoken0123456789"
 	webhookSecret  = "tg-webhook-secret_42"
 	// acceptedText is the answer to a photo taken (language_code "ru").
-	acceptedText = "Задачу принял, ожидайте"
+	acceptedText = "Фото получил, обрабатываю…"
 )
 
 // Env is what `photobot serve` runs against in a measurement: a real MinIO,

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,11 +85,16 @@ type Var struct {
 var Vars = []Var{
 	{"TG_BOT_TOKEN", "", "Telegram bot token from @BotFather"},
 	{"REPLICATE_API_TOKEN", "", "Replicate API token (r8_...)"},
-	{"REPLICATE_MODEL", "", "owner/name (official model), owner/name:<version> or a 64-hex version id"},
+	{"REPLICATE_MODEL", "", "owner/name (official model), owner/name:<version> or a 64-hex version id; not with EFFECTS"},
 	{"REPLICATE_INPUT", "{}", "JSON object of model inputs sent with every photo"},
 	{"REPLICATE_IMAGE_FIELD", "image", "model input that receives the photo URL"},
 	{"REPLICATE_WEBHOOK_SECRET", "fetched from Replicate", "whsec_... key that signs Replicate webhooks"},
 	{"REPLICATE_PROMPT_FIELD", "", "model input that receives the photo's caption (e.g. prompt); unset: captions are ignored"},
+	{"EFFECTS", "", "JSON array of effects: a menu of models (see Effects); replaces REPLICATE_MODEL and its companions"},
+	{"EFFECTS_FILE", "", "path of a file holding the EFFECTS JSON (run and serve; the deploy reads it into EFFECTS)"},
+	{"RESULT_AS", "photo", "how results are sent: photo (recompressed by Telegram), document (the file itself) or both; an effect's send wins"},
+	{"DEFAULT_EFFECT", "", "with several effects: the id of the one every photo starts at once (the menu stays under the result)"},
+	{"BOT_ABOUT", "", "your own words at the top of /start and /help: text, or {\"en\": ..., \"ru\": ...}"},
 	{"PREDICTION_DEADLINE", "10m", "Replicate cancels a prediction running longer (Cancel-After); 5s to 24h"},
 	{"ALLOWED_USERS", "everyone", "comma-separated Telegram user ids or @usernames served; others are refused politely"},
 	{"ADMIN_USERS", "", "user ids or @usernames exempt from the limits"},
@@ -145,7 +152,38 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	if strings.ContainsAny(c.ReplicateToken, " \t\r\n") {
 		bad("REPLICATE_API_TOKEN", "contains white space")
 	}
-	if m := need("REPLICATE_MODEL"); m != "" {
+	// The effects: EFFECTS (or EFFECTS_FILE), or the single one of
+	// REPLICATE_MODEL and its companions.
+	send := pipeline.AsPhoto
+	if v := get("RESULT_AS", ""); v != "" {
+		var err error
+		if send, err = parseSend(v); err != nil {
+			bad("RESULT_AS", "%v", err)
+			send = pipeline.AsPhoto
+		}
+	}
+	effects, effectsFile := get("EFFECTS", ""), get("EFFECTS_FILE", "")
+	switch {
+	case effects != "" && effectsFile != "":
+		bad("EFFECTS", "and EFFECTS_FILE are both set: keep one of them")
+	case effectsFile != "":
+		data, err := readFile(effectsFile)
+		if err != nil {
+			bad("EFFECTS_FILE", "cannot read %s: %v", effectsFile, errors.Unwrap(err))
+		} else {
+			c.Effects = parseEffects(data, "EFFECTS_FILE", send, bad)
+		}
+	case effects != "":
+		c.Effects = parseEffects([]byte(effects), "EFFECTS", send, bad)
+	}
+	menu := effects != "" || effectsFile != ""
+	if menu {
+		for _, name := range []string{"REPLICATE_MODEL", "REPLICATE_INPUT", "REPLICATE_IMAGE_FIELD", "REPLICATE_PROMPT_FIELD"} {
+			if get(name, "") != "" {
+				bad(name, "is set together with EFFECTS: every effect names its own model and inputs; remove %s", name)
+			}
+		}
+	} else if m := need("REPLICATE_MODEL"); m != "" {
 		model, err := replicate.ParseModel(m)
 		if err != nil {
 			bad("REPLICATE_MODEL", "%v", err)
@@ -252,8 +290,29 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", lvl)
 	}
 
-	if c.Model != (replicate.Model{}) {
-		c.Effects = []pipeline.Effect{singleEffect(c)}
+	if !menu && c.Model != (replicate.Model{}) {
+		c.Effects = []pipeline.Effect{singleEffect(c, send)}
+	}
+	if d := get("DEFAULT_EFFECT", ""); d != "" {
+		if !slices.ContainsFunc(c.Effects, func(e pipeline.Effect) bool { return e.ID == d }) && len(c.Effects) > 0 {
+			var ids []string
+			for _, e := range c.Effects {
+				ids = append(ids, e.ID)
+			}
+			bad("DEFAULT_EFFECT", "%q is not one of the effects (%s)", d, strings.Join(ids, ", "))
+		}
+		c.DefaultEffect = d
+	}
+	if a := get("BOT_ABOUT", ""); a != "" {
+		if strings.HasPrefix(a, "{") {
+			t, err := parseText(json.RawMessage(a))
+			if err != nil {
+				bad("BOT_ABOUT", "%v", err)
+			}
+			c.About = t
+		} else {
+			c.About = pipeline.Text{"en": a}
+		}
 	}
 
 	if len(problems) > 0 {
@@ -264,7 +323,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 
 // singleEffect is the effect of REPLICATE_MODEL and its companions, named
 // after the model.
-func singleEffect(c *Config) pipeline.Effect {
+func singleEffect(c *Config, send pipeline.SendAs) pipeline.Effect {
 	id := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
@@ -279,8 +338,11 @@ func singleEffect(c *Config) pipeline.Effect {
 	}
 	return pipeline.Effect{ID: id[:min(len(id), 32)], Title: pipeline.Text{"en": c.Model.Short()},
 		Model: c.Model.String(), Input: c.Input, ImageField: c.ImageField, PromptField: c.PromptField,
-		Send: pipeline.AsPhoto}
+		Send: send}
 }
+
+// readFile reads EFFECTS_FILE (a variable, so that tests can stand in).
+var readFile = os.ReadFile
 
 // Error lists every problem of a configuration.
 type Error struct {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/photobot/photobot/pipeline"
 )
 
 func env(m map[string]string) func(string) string {
@@ -149,5 +151,108 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
 			t.Errorf("README's configuration table lacks %s", v.Name)
 		}
+	}
+}
+
+func effectsEnv(effects string) map[string]string {
+	e := serveEnv()
+	delete(e, "REPLICATE_MODEL")
+	e["EFFECTS"] = effects
+	return e
+}
+
+// The issue's example: two effects, titles in two languages, inputs, send.
+const twoEffects = `[{"id":"upscale","title":{"en":"Upscale ×4","ru":"Увеличить ×4"},"model":"nightmareai/real-esrgan:f121d640bd286e1fdc67f9799164c1d5be36ff74576ee11c803ae5b665dd46aa","input":{"scale":4},"send":"both"},
+ {"id":"nobg","title":"Remove background","description":{"en":"A transparent PNG","ru":"Прозрачный PNG"},"model":"cjwbw/rembg","image_field":"img","send":"document"}]`
+
+func TestEffects(t *testing.T) {
+	c, err := Load(env(effectsEnv(twoEffects)), Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Effects) != 2 {
+		t.Fatalf("%d effects", len(c.Effects))
+	}
+	up, nobg := c.Effects[0], c.Effects[1]
+	if up.ID != "upscale" || up.Title.In("ru") != "Увеличить ×4" || up.Title.In("de") != "Upscale ×4" || up.Input["scale"] != float64(4) ||
+		up.ImageField != "image" || up.Send != pipeline.AsBoth || !strings.HasPrefix(up.Model, "nightmareai/real-esrgan:") {
+		t.Errorf("upscale = %+v", up)
+	}
+	if nobg.ImageField != "img" || nobg.Send != pipeline.AsDocument || nobg.Description.In("ru") != "Прозрачный PNG" || nobg.Title.In("ru") != "Remove background" {
+		t.Errorf("nobg = %+v", nobg)
+	}
+}
+
+func TestEffectsFileAndDefaults(t *testing.T) {
+	e := effectsEnv("")
+	delete(e, "EFFECTS")
+	e["EFFECTS_FILE"] = "effects.json"
+	e["RESULT_AS"] = "document"
+	e["DEFAULT_EFFECT"] = "nobg"
+	e["BOT_ABOUT"] = `{"en":"Photos, better.","ru":"Фото, только лучше."}`
+	old := readFile
+	t.Cleanup(func() { readFile = old })
+	readFile = func(name string) ([]byte, error) {
+		if name != "effects.json" {
+			return nil, os.ErrNotExist
+		}
+		return []byte(`[{"id":"nobg","title":"Remove background","model":"cjwbw/rembg"},{"id":"up","title":"Up","model":"a/b","send":"photo"}]`), nil
+	}
+	c, err := Load(env(e), Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Effects[0].Send != pipeline.AsDocument || c.Effects[1].Send != pipeline.AsPhoto || c.DefaultEffect != "nobg" || c.About.In("ru") != "Фото, только лучше." {
+		t.Errorf("effects %+v, default %q, about %v", c.Effects, c.DefaultEffect, c.About)
+	}
+	// Without EFFECTS, RESULT_AS is the single effect's.
+	s := serveEnv()
+	s["RESULT_AS"] = "both"
+	if c, err := Load(env(s), Serve); err != nil || len(c.Effects) != 1 || c.Effects[0].Send != pipeline.AsBoth || c.Effects[0].Title.In("en") != "nightmareai/real-esrgan" {
+		t.Errorf("single effect %+v, %v", c.Effects, err)
+	}
+}
+
+func TestEffectsErrorsNameTheEffect(t *testing.T) {
+	for name, tc := range map[string]struct {
+		effects string
+		extra   map[string]string
+		want    []string
+	}{
+		"unknown field": {`[{"id":"a","title":"A","model":"o/n","colour":"red"}]`, nil, []string{`EFFECTS "a": unknown field "colour"`}},
+		"duplicate id":  {`[{"id":"a","title":"A","model":"o/n"},{"id":"a","title":"B","model":"o/m"}]`, nil, []string{`id "a" is used twice`}},
+		"bad send":      {`[{"id":"a","title":"A","model":"o/n","send":"fax"}]`, nil, []string{`EFFECTS "a": send: "fax" is not photo, document or both`}},
+		"no title":      {`[{"id":"a","model":"o/n"}]`, nil, []string{`EFFECTS "a": no "title"`}},
+		"bad id":        {`[{"id":"Up-Scale","title":"A","model":"o/n"}]`, nil, []string{`id "Up-Scale" is not 1-32 of a-z`}},
+		"no id":         {`[{"title":"A","model":"o/n"}]`, nil, []string{`EFFECTS[0]: no "id"`}},
+		"bad model":     {`[{"id":"a","title":"A","model":"nope"}]`, nil, []string{`EFFECTS "a": model: "nope" is not owner/name`}},
+		"bad input":     {`[{"id":"a","title":"A","model":"o/n","input":[1]}]`, nil, []string{`EFFECTS "a": input is not a JSON object`}},
+		"title types":   {`[{"id":"a","title":{"english":"A"},"model":"o/n"}]`, nil, []string{`"english" is not a language code`}},
+		"not a list":    {`{"id":"a"}`, nil, []string{`EFFECTS: not a JSON array of effects`}},
+		"empty":         {`[]`, nil, []string{`EFFECTS: is an empty list`}},
+		"both sources":  {`[{"id":"a","title":"A","model":"o/n"}]`, map[string]string{"EFFECTS_FILE": "x.json"}, []string{`EFFECTS: and EFFECTS_FILE are both set`}},
+		"with model":    {`[{"id":"a","title":"A","model":"o/n"}]`, map[string]string{"REPLICATE_MODEL": "o/n"}, []string{`REPLICATE_MODEL: is set together with EFFECTS`}},
+		"default":       {`[{"id":"a","title":"A","model":"o/n"}]`, map[string]string{"DEFAULT_EFFECT": "b"}, []string{`DEFAULT_EFFECT: "b" is not one of the effects (a)`}},
+	} {
+		e := effectsEnv(tc.effects)
+		for k, v := range tc.extra {
+			e[k] = v
+		}
+		_, err := Load(env(e), Serve)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error does not say %q:\n%s", name, w, err)
+			}
+		}
+	}
+	e := effectsEnv("")
+	delete(e, "EFFECTS")
+	e["EFFECTS_FILE"] = "/nonexistent/effects.json"
+	if _, err := Load(env(e), Serve); err == nil || !strings.Contains(err.Error(), "EFFECTS_FILE: cannot read /nonexistent/effects.json") {
+		t.Errorf("missing file: %v", err)
 	}
 }

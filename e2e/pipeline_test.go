@@ -31,8 +31,8 @@ func accepted(t *testing.T, r testenv.Response, p *testenv.Photo) {
 		t.Fatalf("webhook answered %d %s, want 200", r.Status, r.Body)
 	}
 	m := r.JSON()
-	if m["method"] != "sendMessage" || m["text"] != "Задачу принял, ожидайте" || (p != nil && m["chat_id"] != float64(p.ChatID)) {
-		t.Fatalf("webhook reply = %s, want sendMessage 'Задачу принял, ожидайте'", r.Body)
+	if m["method"] != "sendMessage" || m["text"] != "Фото получил, обрабатываю…" || (p != nil && m["chat_id"] != float64(p.ChatID)) {
+		t.Fatalf("webhook reply = %s, want sendMessage 'Фото получил, обрабатываю…'", r.Body)
 	}
 	rp, _ := m["reply_parameters"].(map[string]any)
 	if p != nil && rp["message_id"] != float64(p.MessageID) {
@@ -66,7 +66,7 @@ func TestPhotoRoundTrip(t *testing.T) {
 
 	// The user is told at once, through the webhook's answer.
 	told := e.TG.WaitCalls(t, "sendMessage", 1, wait)[0]
-	if told.Params["text"] != "Задачу принял, ожидайте" || told.Params["chat_id"] != "1001" || told.Header.Get("X-Fake-Webhook-Reply") != "1" {
+	if told.Params["text"] != "Фото получил, обрабатываю…" || told.Params["chat_id"] != "1001" || told.Header.Get("X-Fake-Webhook-Reply") != "1" {
 		t.Errorf("acceptance = %v (webhook reply: %q)", told.Params, told.Header.Get("X-Fake-Webhook-Reply"))
 	}
 	if got := e.TG.Calls("getFile")[0].Params["file_id"]; got != p.FileID {
@@ -146,7 +146,7 @@ func TestFailedPrediction(t *testing.T) {
 		t.Fatalf("answer %d %s, want the English acceptance", r.Status, r.Body)
 	}
 	msgs := e.TG.WaitCalls(t, "sendMessage", 1, wait)
-	if got := msgs[0].Params["text"]; got != "Processing failed: CUDA out of memory" || replyTo(t, msgs[0]) != p.MessageID {
+	if got := msgs[0].Params["text"]; got != "The model ran out of memory on this photo. Please send a smaller one." || replyTo(t, msgs[0]) != p.MessageID {
 		t.Errorf("user told %q", got)
 	}
 	pr := e.RP.Predictions()[0]
@@ -433,8 +433,11 @@ func TestReplicate422TellsTheUser(t *testing.T) {
 	p := e.NewPhoto(1014)
 	r := e.Send(p)
 	text, _ := r.JSON()["text"].(string)
-	if r.Status != 200 || !strings.Contains(text, "Модель не приняла это фото") || !strings.Contains(text, "input.image") {
-		t.Fatalf("answer %d %s, want 200 with the model's reason", r.Status, r.Body)
+	if r.Status != 200 || !strings.Contains(text, "Модель не смогла прочитать это фото") || strings.Contains(text, "input.image") {
+		t.Fatalf("answer %d %s, want 200 in plain words, without the model's raw reason", r.Status, r.Body)
+	}
+	if !strings.Contains(e.Logs.String(), "input.image: Does not match format") {
+		t.Errorf("the model's reason is not in the operator's log")
 	}
 	// A redelivery does not try again: the update is done.
 	if r := e.Send(p); r.Status != 200 || len(r.Body) != 0 {
@@ -476,7 +479,7 @@ func TestTextAndStickers(t *testing.T) {
 	text := map[string]any{"update_id": 70, "message": map[string]any{"message_id": 1, "date": time.Now().Unix(),
 		"from": map[string]any{"id": 1017, "language_code": "ru"}, "chat": map[string]any{"id": 1017, "type": "private"}, "text": "привет"}}
 	r := e.PostUpdate(text, testenv.WebhookSecret)
-	if r.Status != 200 || !strings.Contains(r.JSON()["text"].(string), "Пришлите мне фотографию") {
+	if r.Status != 200 || !strings.Contains(r.JSON()["text"].(string), "Пришлите фото") {
 		t.Errorf("text: %d %s", r.Status, r.Body)
 	}
 	edited := map[string]any{"update_id": 71, "edited_message": map[string]any{"message_id": 1, "date": 1, "chat": map[string]any{"id": 1017, "type": "private"}, "text": "x"}}

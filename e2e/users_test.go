@@ -38,7 +38,7 @@ func text(r testenv.Response) string {
 
 func TestHelpNamesTheModelInTheUsersLanguage(t *testing.T) {
 	e := testenv.New(t)
-	for lang, want := range map[string]string{"ru": "Пришлите мне фотографию", "en": "Send me a photo", "de": "Send me a photo"} {
+	for lang, want := range map[string]string{"ru": "Пришлите фото", "en": "Send me a photo", "de": "Send me a photo"} {
 		for _, cmd := range []string{"/start", "/help", "hello"} {
 			r := e.PostUpdate(message(3001, lang, map[string]any{"text": cmd}), testenv.WebhookSecret)
 			if got := text(r); !strings.Contains(got, want) || !strings.Contains(got, "acme/photo-restore") {
@@ -126,7 +126,7 @@ func TestAlbumIsAcknowledgedOnce(t *testing.T) {
 		}
 		if len(a.Body) > 0 {
 			told++
-			if !strings.Contains(text(a), "Альбом принял") {
+			if !strings.Contains(text(a), "Альбом получил") {
 				t.Errorf("told %q", text(a))
 			}
 		}
@@ -201,7 +201,7 @@ func TestAllowedUsers(t *testing.T) {
 	e := testenv.New(t, vars("ALLOWED_USERS", "3006, @Friend"))
 	stranger := e.NewPhoto(3007)
 	r := e.Send(stranger)
-	if r.Status != 200 || !strings.Contains(text(r), "только для своих") {
+	if r.Status != 200 || !strings.Contains(text(r), "Это закрытый бот. Ваш ID: 3007") {
 		t.Errorf("stranger: %d %s", r.Status, r.Body)
 	}
 	if n := len(e.TG.Calls("getFile")); n != 0 {
@@ -236,7 +236,7 @@ func TestLimitsHoldUnderConcurrency(t *testing.T) {
 		if a.Status != http.StatusOK {
 			t.Fatalf("answer %d %s", a.Status, a.Body)
 		}
-		if strings.Contains(text(a), "лимит исчерпан") {
+		if strings.Contains(text(a), "На сегодня всё") {
 			refused++
 		}
 	}
@@ -256,7 +256,7 @@ func TestActiveLimitFreesOnDeliveryAndAdminsAreExempt(t *testing.T) {
 	e.TG.WaitCalls(t, "sendPhoto", 1, wait)
 	e.Eventually("slot freed", wait, func() bool {
 		r := e.Send(e.NewPhoto(3010))
-		return strings.Contains(text(r), "Задачу принял")
+		return strings.Contains(text(r), "Фото получил")
 	})
 	for i := 0; i < 3; i++ {
 		p := e.NewPhoto(3011)
@@ -273,7 +273,7 @@ func TestDeadlineExpiredIsExplained(t *testing.T) {
 		t.Fatalf("Cancel-After %q", got)
 	}
 	m := e.TG.WaitCalls(t, "sendMessage", 1, 15*time.Second)[0]
-	if !strings.Contains(m.Params["text"], "не успела начаться") {
+	if !strings.Contains(m.Params["text"], "так и не взялась") {
 		t.Errorf("user told %q", m.Params["text"])
 	}
 }

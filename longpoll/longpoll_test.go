@@ -58,7 +58,7 @@ func TestRunEndToEndOnALocalDirectory(t *testing.T) {
 	photo := fake.JPEG(64, 48)
 	tg.PushUpdate(photoUpdate(tg, 2001, photo))
 	told := tg.WaitCalls(t, "sendMessage", 1, 10*time.Second)[0]
-	if told.Params["text"] != "Задачу принял, ожидайте" {
+	if told.Params["text"] != "Фото получил, обрабатываю…" {
 		t.Errorf("acceptance %q", told.Params["text"])
 	}
 	sent := tg.WaitCalls(t, "sendPhoto", 1, 10*time.Second)[0]

@@ -22,7 +22,7 @@ type Bot struct {
 	log    *slog.Logger
 	opt    Options
 	effect map[string]*Effect
-	texts  map[string]*texts // by language: "ru", "en"
+	words  map[string]*words // by language: "ru", "en"
 }
 
 // Deps are the ports a Bot talks through.
@@ -140,7 +140,7 @@ func New(d Deps, o Options) (*Bot, error) {
 	if o.DefaultEffect != "" && b.effect[o.DefaultEffect] == nil {
 		return nil, fmt.Errorf("pipeline: default effect %q is not one of the effects", o.DefaultEffect)
 	}
-	b.texts = map[string]*texts{"ru": newTexts(&ru, b), "en": newTexts(&en, b)}
+	b.words = map[string]*words{"ru": newWords(&ru, b), "en": newWords(&en, b)}
 	return b, nil
 }
 

@@ -159,8 +159,8 @@ func TestPermanentFailuresAreMessages(t *testing.T) {
 		inject func(c *core)
 		want   string
 	}{
-		"rejected by the model": {func(c *core) { c.models.FailNext("create", rejected) }, "did not accept"},
-		"token refused":         {func(c *core) { c.models.FailNext("create", pipeline.ErrConfig) }, "configuration"},
+		"rejected by the model": {func(c *core) { c.models.FailNext("create", rejected) }, "couldn't read this photo"},
+		"token refused":         {func(c *core) { c.models.FailNext("create", pipeline.ErrConfig) }, "settings have an error"},
 		"file too big":          {func(c *core) { c.chat.FailNext("open", pipeline.ErrTooBig) }, "too big"},
 		"file gone":             {func(c *core) { c.chat.FailNext("open", pipeline.ErrFileGone) }, "send it again"},
 	} {

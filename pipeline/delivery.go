@@ -39,7 +39,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		}
 		return fmt.Errorf("loading task: %w", err)
 	}
-	d.task, d.t = task, b.textsFor(task.Language)
+	d.task, d.w = task, b.wordsFor(task.Language)
 	d.log = d.log.With("chat_id", task.ChatID)
 
 	switch {
@@ -55,7 +55,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		// Claims are impossible here (the store's rights are wrong): better
 		// one result sent without a claim than silence.
 		d.log.Error("the store refuses the delivery claim; sending without it", "err", claimErr)
-		if err := d.send(ctx); err != nil && !permanent(err) {
+		if err := d.send(ctx); err != nil && !hopeless(err) {
 			return fmt.Errorf("sending the result: %w", err)
 		}
 		return nil
@@ -64,7 +64,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	}
 
 	if err := d.send(ctx); err != nil {
-		if !permanent(err) {
+		if !hopeless(err) {
 			cctx, cancel := cleanup(ctx)
 			defer cancel()
 			b.release(cctx, d.lease)
@@ -92,7 +92,7 @@ type delivery struct {
 	b     *Bot
 	o     *Outcome
 	task  *Task
-	t     *texts
+	w     *words
 	log   *slog.Logger
 	lease *lease
 }
@@ -143,35 +143,70 @@ func (d *delivery) forget(ctx context.Context) {
 	}
 }
 
-// send tells the user how the prediction ended.
+// send tells the user how the prediction ended: the result (with Again
+// and Other effects under it), or in plain words why there is none; and
+// the prediction's status, when it has one, says it is over.
 func (d *delivery) send(ctx context.Context) error {
-	t, o := d.t, d.o
-	switch o.Status {
-	case Succeeded:
-		switch {
-		case len(o.Files) > 0:
-			err := d.b.chat.SendResult(ctx, &Result{ChatID: d.task.ChatID, ReplyTo: d.task.MessageID, Files: o.Files,
-				As: d.effect().Send, Caption: t.caption(d.effect().Title.In(t.lang), o.Took.Seconds()), Name: d.effect().ID})
-			if errors.Is(err, ErrFileGone) || errors.Is(err, ErrConfig) {
-				// The file itself was refused or is gone: say so rather than nothing.
-				d.log.Warn("result refused by Telegram", "err", err)
-				return d.text(ctx, t.Undeliverable)
-			}
-			return err
-		case o.Text != "":
-			return d.text(ctx, shorten(o.Text, 4096))
-		}
-		return d.text(ctx, t.Empty)
-	case Failed:
-		if o.Error != "" {
-			return d.text(ctx, fmt.Sprintf(t.Failed, shorten(o.Error, 300)))
-		}
-		return d.text(ctx, t.FailedNoText)
-	case Aborted:
-		return d.text(ctx, t.Expired)
-	default:
-		return d.text(ctx, t.Canceled)
+	w, o, e := d.w, d.o, d.effect()
+	title, buttons := e.Title.In(w.lang), d.b.effectButtons(w, e)
+	if o.Status != Succeeded || len(o.Files) == 0 && o.Text == "" {
+		return d.failure(ctx, d.outcomeText(), buttons)
 	}
+	// The status changes while the result travels: nothing waits for it.
+	status := make(chan struct{})
+	go func() {
+		defer close(status)
+		switch {
+		case d.task.Status == 0:
+		case d.task.StatusButtons: // the older result: its buttons move to the new one
+			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.Status, ButtonsOnly: true})
+		default:
+			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.Status, Text: w.done(title, o.Took)})
+		}
+	}()
+	defer func() { <-status }()
+	if len(o.Files) == 0 {
+		return d.text(ctx, shorten(o.Text, 4096), buttons)
+	}
+	err := d.b.chat.SendResult(ctx, &Result{ChatID: d.task.ChatID, ReplyTo: d.task.MessageID, Files: o.Files,
+		As: e.Send, Caption: w.caption(title, o.Took), Name: e.ID, Buttons: buttons})
+	if errors.Is(err, ErrFileGone) || errors.Is(err, ErrConfig) {
+		// The file itself was refused or is gone: say so rather than nothing.
+		d.log.Warn("result refused by Telegram", "err", err)
+		return d.text(ctx, w.Undeliverable, buttons)
+	}
+	return err
+}
+
+// failure tells why there is no result: in the status when there is one
+// (a text, with the buttons to try again), else in a message.
+func (d *delivery) failure(ctx context.Context, text string, buttons [][]Button) error {
+	t := d.task
+	switch {
+	case t.Status != 0 && !t.StatusButtons:
+		err := d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.Status, Text: text, Buttons: buttons})
+		if err == nil || !hopeless(err) {
+			return err
+		}
+		// The status is gone (deleted by the user): a message, then.
+	case t.Status != 0:
+		// The result whose Again was pressed gets its buttons back.
+		d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.Status, ButtonsOnly: true, Buttons: buttons})
+		return d.text(ctx, text, nil)
+	}
+	return d.text(ctx, text, buttons)
+}
+
+// edit changes one of the bot's messages; a failure is the status's, not
+// the result's: logged, and reported to failure, which has no other way.
+func (d *delivery) edit(ctx context.Context, r *Reply) error {
+	ctx, cancel := d.b.call(ctx)
+	defer cancel()
+	err := d.b.chat.Send(ctx, r)
+	if err != nil {
+		d.log.Info("the status was not updated", "err", err)
+	}
+	return err
 }
 
 // effect is the task's effect; the first one for tasks of a bot that has
@@ -183,13 +218,13 @@ func (d *delivery) effect() *Effect {
 	return &d.b.opt.Effects[0]
 }
 
-func (d *delivery) text(ctx context.Context, text string) error {
+func (d *delivery) text(ctx context.Context, text string, buttons [][]Button) error {
 	ctx, cancel := d.b.call(ctx)
 	defer cancel()
-	return d.b.chat.Send(ctx, &Reply{ChatID: d.task.ChatID, Text: text, ReplyTo: d.task.MessageID})
+	return d.b.chat.Send(ctx, &Reply{ChatID: d.task.ChatID, Text: text, ReplyTo: d.task.MessageID, Buttons: buttons})
 }
 
-// permanent: a send that no retry can mend.
-func permanent(err error) bool {
+// hopeless: a send that no retry can mend.
+func hopeless(err error) bool {
 	return errors.Is(err, ErrGone) || errors.Is(err, ErrConfig) || errors.Is(err, ErrFileGone)
 }

@@ -3,7 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -13,64 +13,145 @@ import (
 // outage does not block the chat's queue for a day.
 const GiveUpAfter = 10 * time.Minute
 
-// failed decides what an intake failure means for the user. Permanent
-// failures get a message and the job is done. Transient ones release the
-// claim and return the error so that Telegram delivers the update again,
-// until the message is GiveUpAfter old: then the user is told to try later.
+// failed decides what an intake failure means for the user.
+//
+// A photo: permanent failures get a message and the update is done;
+// transient ones release the claim and return the error so that Telegram
+// delivers the update again, until the message is GiveUpAfter old: then
+// the user is told to try later.
+//
+// A press is never retried by Telegram (the presser can press again): the
+// failure is told at once, in the press's answer if it was not answered
+// yet, else in the pressed message.
 func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	done := func(text string) (*Response, error) {
-		if j.lease != nil {
-			if err := j.b.finish(cctx, j.claim, stateDone, ""); err != nil {
-				j.log.Warn("could not mark the claim done", "err", err)
-			}
+	text, kind := j.meaning(err)
+	retry := kind == transient
+	if j.press != nil {
+		if retry {
+			j.log.Warn("transient failure; the presser is told to press again", "err", err)
 		}
-		return reply(j.photo, text), nil
+		return j.pressFailed(cctx, text, kind), nil
 	}
+	if errors.Is(err, ErrInProgress) {
+		j.log.Warn("update is being handled by another delivery")
+		return nil, err
+	}
+	if retry {
+		if age := j.b.now().Sub(j.photo.Date); age <= GiveUpAfter {
+			j.log.Warn("transient failure; Telegram will retry", "err", err)
+			j.b.release(cctx, j.lease)
+			return nil, err
+		}
+		j.log.Error("giving up on a photo after transient failures", "age", j.b.now().Sub(j.photo.Date).Round(time.Second).String(), "err", err)
+		text = j.w.Busy
+	}
+	j.done(cctx)
+	return reply(j.photo, text), nil
+}
+
+type failureKind int
+
+const (
+	permanent failureKind = iota // told, and done
+	transient                    // worth another try
+	limited                      // the user's limits: later
+)
+
+// meaning sorts an intake failure: the words for the user (for a
+// transient one, "busy"), and its kind.
+func (j *job) meaning(err error) (string, failureKind) {
+	w := j.w
 	switch {
 	case errors.Is(err, ErrTooBig):
-		return done(j.t.TooBig)
+		return w.TooBig, permanent
 	case errors.Is(err, errNotAnImage):
-		return done(j.t.NotAnImage)
+		return w.NotAnImage, permanent
 	case errors.Is(err, errTooManyActive):
-		return done(fmt.Sprintf(j.t.LimitActive, j.b.opt.MaxActive))
+		return w.plural(j.b.opt.MaxActive, w.LimitActive), limited
 	case errors.Is(err, errDailyLimit):
-		return done(fmt.Sprintf(j.t.LimitDaily, j.b.opt.DailyLimit))
+		return w.plural(j.b.opt.DailyLimit, w.LimitDaily), limited
 	case errors.Is(err, ErrRejected):
-		j.log.Warn("model rejected the input", "err", err)
-		return done(fmt.Sprintf(j.t.Rejected, shorten(reason(err), 300)))
+		j.log.Warn("model refused the input", "err", err)
+		return w.InputRefused, permanent
 	case errors.Is(err, ErrFileGone):
 		j.log.Warn("Telegram would not give the photo", "err", err)
-		return done(j.t.NoDownload)
+		return w.NoDownload, permanent
 	case errors.Is(err, ErrConfig):
 		j.log.Error("photo refused: check the configuration", "err", err)
-		return done(j.t.Unavailable)
+		return w.Unavailable, permanent
 	case errors.Is(err, ErrRefused):
 		// The store's rights are wrong, or not yet in force (a new
 		// deployment's access bindings take a while): retried, then "busy".
 		j.log.Error("the store refuses: check the bucket's access", "err", err)
-	case errors.Is(err, ErrInProgress):
-		j.log.Warn("update is being handled by another delivery")
-		return nil, err
 	}
-	if age := j.b.now().Sub(j.photo.Date); age > GiveUpAfter {
-		j.log.Error("giving up on a photo after transient failures", "age", age.Round(time.Second).String(), "err", err)
-		return done(j.t.Busy)
-	}
-	j.log.Warn("transient failure; Telegram will retry", "err", err)
-	j.b.release(cctx, j.lease)
-	return nil, err
+	return w.BusyPress, transient
 }
 
-// Reason is implemented by errors that carry a reason meant for people
-// (a model's refusal of its input).
-type Reason interface{ Reason() string }
-
-func reason(err error) string {
-	var r Reason
-	if errors.As(err, &r) {
-		return r.Reason()
+// pressFailed tells the presser. A limit or a transient failure releases
+// the claim, so that the same button works again later; anything else
+// marks it done.
+func (j *job) pressFailed(ctx context.Context, text string, kind failureKind) *Response {
+	if kind == permanent {
+		j.done(ctx)
+	} else {
+		j.b.release(ctx, j.lease)
 	}
-	return err.Error()
+	switch {
+	case !j.answered:
+		j.answer(text, true)
+		return nil
+	case kind == limited:
+		return nil // the answer said it
+	case !j.press.OnText:
+		return reply(j.photo, text) // under a result: a message of its own
+	}
+	buttons := j.b.effectButtons(j.w, j.effect)
+	if kind == transient {
+		buttons = j.w.menu
+	}
+	return &Response{Reply: &Reply{ChatID: j.press.ChatID, Edit: j.press.MessageID, Text: text, Buttons: buttons}}
+}
+
+// done marks the job's claim done for good: a failure was told.
+func (j *job) done(ctx context.Context) {
+	if j.lease == nil {
+		return
+	}
+	if err := j.b.finish(ctx, j.claim, stateDone, ""); err != nil {
+		j.log.Warn("could not mark the claim done", "err", err)
+	}
+}
+
+// How a model fails, by the words of its error (Replicate passes the
+// model's exception text on).
+var (
+	outOfMemory = regexp.MustCompile(`(?i)out of memory|OutOfMemoryError|\bOOM\b|CUDA error: out of memory|memory limit`)
+	badInput    = regexp.MustCompile(`(?i)cannot identify image|image file is truncated|unsupported image|invalid image|not a valid image|decode|input validation|invalid input`)
+	timedOut    = regexp.MustCompile(`(?i)timed? ?out|deadline`)
+)
+
+// outcomeText is what the user reads of a prediction that gave no result.
+// The model's own words go to the operator's log only.
+func (d *delivery) outcomeText() string {
+	w, o := d.w, d.o
+	switch o.Status {
+	case Succeeded:
+		return w.NoOutput
+	case Aborted:
+		return w.Expired
+	case Canceled:
+		return w.TookTooLong // not by photobot: by Cancel-After, or on the website
+	}
+	d.log.Warn("the model failed", "model_error", shorten(o.Error, 2000))
+	switch {
+	case outOfMemory.MatchString(o.Error):
+		return w.OutOfMemory
+	case badInput.MatchString(o.Error):
+		return w.InputRefused
+	case timedOut.MatchString(o.Error):
+		return w.TookTooLong
+	}
+	return w.ModelFailed
 }

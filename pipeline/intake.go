@@ -22,38 +22,128 @@ type Response struct {
 	Started string
 }
 
-// HandleUpdate is what happens when a Telegram update arrives. It returns
-// an error only for transient failures, which the transport answers so
-// that Telegram delivers the update again; every permanent failure becomes
-// a message instead.
+// HandleUpdate is what happens when a Telegram update arrives: a message
+// (a photo, a command) or a press of one of the bot's buttons. It returns
+// an error only for transient failures of a photo, which the transport
+// answers so that Telegram delivers the update again; every permanent
+// failure becomes a message instead.
 func (b *Bot) HandleUpdate(ctx context.Context, u *Update) (*Response, error) {
-	if u.Message == nil {
-		return nil, nil // edits, channel posts, ...: nothing to do
+	switch {
+	case u.Press != nil:
+		return b.press(ctx, u.ID, u.Press)
+	case u.Message != nil:
+		return b.message(ctx, u.ID, u.Message)
 	}
-	msg := u.Message
-	t := b.textsFor(language(msg.From))
-	private := msg.Private
-	command := strings.HasPrefix(msg.Text, "/")
+	return nil, nil // edits, channel posts, ...: nothing to do
+}
+
+// message is a user's message: a photo starts its effect (the only one, the
+// default one, or the one its caption names) or gets the menu; a command
+// gets its answer; anything else in a private chat gets the help.
+func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Response, error) {
+	w := b.wordsFor(language(msg.From))
+	command, _ := commandOf(msg.Text)
 	if b.opt.Allowed != nil && !b.opt.Allowed.Has(msg.From) {
-		if msg.File != nil || private || command {
-			return reply(msg, t.NotAllowed), nil // costs nothing: no download, no prediction
+		if msg.File != nil || msg.Private || command != "" {
+			return reply(msg, fmt.Sprintf(w.NotAllowed, userID(msg.From))), nil // costs nothing: no download, no prediction
 		}
 		return nil, nil
 	}
 	if msg.File == nil {
-		if private || command {
-			return &Response{Reply: &Reply{ChatID: msg.ChatID, Text: t.help}}, nil
+		switch {
+		case command == "effects" && !b.single():
+			return reply(msg, w.effects), nil
+		case b.effect[command] != nil && !b.single():
+			return reply(msg, fmt.Sprintf(w.CommandNoPhoto, "/"+command)), nil
+		case msg.Private || command != "":
+			return &Response{Reply: &Reply{ChatID: msg.ChatID, Text: w.help}}, nil
 		}
 		return nil, nil // chatter in a group: stay quiet
 	}
 	switch {
 	case !msg.File.Image:
-		return reply(msg, t.NotAnImage), nil
+		return reply(msg, w.NotAnImage), nil
 	case msg.File.TooBig:
-		return reply(msg, t.TooBig), nil
+		return reply(msg, w.TooBig), nil
 	}
-	j := b.newJob(u.ID, msg, msg.From, &b.opt.Effects[0], t)
-	j.claim = updateKey(u.ID)
+	e := b.chosen(msg.Caption)
+	if e == nil {
+		// Nothing is downloaded or billed before a choice.
+		return &Response{Reply: &Reply{ChatID: msg.ChatID, Text: w.Choose, ReplyTo: msg.ID, Buttons: w.menu}}, nil
+	}
+	j := b.newJob(update, msg, msg.From, e, w)
+	j.claim = updateKey(update)
+	return j.start(ctx)
+}
+
+// chosen is the effect a photo starts by itself: the only one, the one its
+// caption names as a command (/upscale), or DEFAULT_EFFECT; nil for the
+// menu.
+func (b *Bot) chosen(caption string) *Effect {
+	if b.single() {
+		return &b.opt.Effects[0]
+	}
+	if c, _ := commandOf(caption); b.effect[c] != nil {
+		return b.effect[c]
+	}
+	return b.effect[b.opt.DefaultEffect]
+}
+
+// Button data: "e:<effect>" (a menu's effect), "a:<effect>" (Again, under a
+// result), "m" (the menu again), "x:<prediction>" (Cancel).
+func (b *Bot) effectButtons(w *words, e *Effect) [][]Button {
+	if b.single() {
+		return nil
+	}
+	return [][]Button{{{Text: w.ButtonAgain, Data: "a:" + e.ID}, {Text: w.ButtonOther, Data: "m"}}}
+}
+
+func cancelButton(w *words, prediction string) [][]Button {
+	return [][]Button{{{Text: w.ButtonCancel, Data: "x:" + prediction}}}
+}
+
+// press is a press of one of the bot's buttons. It is always answered
+// (answerCallbackQuery), and never retried by Telegram: a failure is told
+// to the presser, who can press again.
+func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, error) {
+	w := b.wordsFor(p.From.Language)
+	log := b.log.With("update_id", update, "chat_id", p.ChatID, "button", p.Data)
+	answer := func(text string, alert bool) {
+		cctx, cancel := b.call(ctx)
+		defer cancel()
+		if err := b.chat.Answer(cctx, p.ID, text, alert); err != nil {
+			log.Info("press not answered", "err", err) // too old, or already answered
+		}
+	}
+	if b.opt.Allowed != nil && !b.opt.Allowed.Has(&p.From) {
+		answer(fmt.Sprintf(w.NotAllowed, p.From.ID), true)
+		return nil, nil
+	}
+	kind, arg, _ := strings.Cut(p.Data, ":")
+	if kind == "x" {
+		return b.cancel(ctx, p, arg, w, answer, log)
+	}
+	if p.Photo == nil || p.Photo.File == nil || !p.Photo.File.Image || p.MessageID == 0 {
+		answer(w.PhotoGone, true)
+		return nil, nil
+	}
+	if kind == "m" {
+		answer("", false)
+		return &Response{Reply: &Reply{ChatID: p.ChatID, Text: w.Choose, ReplyTo: p.Photo.ID, Buttons: w.menu}}, nil
+	}
+	e := b.effect[arg]
+	if (kind != "e" && kind != "a") || e == nil {
+		answer(w.EffectGone, true)
+		if b.single() {
+			return nil, nil
+		}
+		return &Response{Reply: &Reply{ChatID: p.ChatID, Text: w.Choose, ReplyTo: p.Photo.ID, Buttons: w.menu}}, nil
+	}
+	j := b.newJob(update, p.Photo, &p.From, e, w)
+	j.press, j.answer = p, answer
+	// One prediction per button of a message, whoever presses it and how
+	// often: a double tap, two devices, a redelivery.
+	j.claim = choiceKey(p.ChatID, p.MessageID, kind+"_"+e.ID)
 	return j.start(ctx)
 }
 
@@ -65,25 +155,33 @@ type job struct {
 	photo  *Message // the user's photo
 	user   *User    // who asked: the sender, or who pressed the button
 	effect *Effect
-	t      *texts
+	w      *words
 	log    *slog.Logger
 
 	claim   string // the key of the lease that makes it happen once
 	lease   *lease
 	limited bool // the user's limits apply
+
+	// press is the button that started it, nil for a photo; the pressed
+	// message becomes the prediction's status.
+	press    *Press
+	answer   func(text string, alert bool)
+	answered bool
 }
 
-func (b *Bot) newJob(update int64, photo *Message, user *User, e *Effect, t *texts) *job {
-	return &job{b: b, update: update, photo: photo, user: user, effect: e, t: t,
+func (b *Bot) newJob(update int64, photo *Message, user *User, e *Effect, w *words) *job {
+	return &job{b: b, update: update, photo: photo, user: user, effect: e, w: w,
 		limited: b.limited(user),
 		log:     b.log.With("update_id", update, "chat_id", photo.ChatID, "effect", e.ID)}
 }
 
 // start is the photo's way to the model: [claim (once only) → reserve the
-// user's quota] ∥ [getFile → download → store → presign]; then create the
-// prediction; then save the task ∥ mark the claim done ∥ claim the album's
-// acknowledgement; then "accepted", in the webhook's answer. Five round
-// trips in a row, whatever the bookkeeping.
+// user's quota (→ answer the press)] ∥ [getFile → download → store →
+// presign]; then create the prediction; then save the task ∥ mark the
+// claim done ∥ claim the album's acknowledgement; then "accepted" (or the
+// pressed message turned into the prediction's status, with Cancel), in
+// the webhook's answer. Five round trips in a row, whatever the
+// bookkeeping.
 func (j *job) start(ctx context.Context) (*Response, error) {
 	b := j.b
 	claimed := make(chan error, 1)
@@ -91,8 +189,8 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 	url, image, fetchErr := j.fetch(ctx)
 	err := <-claimed
 	switch {
-	case errors.Is(err, errDone):
-		j.log.Info("duplicate update ignored")
+	case errors.Is(err, errDone), errors.Is(err, ErrInProgress) && j.press != nil:
+		j.log.Info("duplicate ignored")
 		j.dropImage(ctx, image)
 		return nil, nil
 	case err != nil:
@@ -103,7 +201,7 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 		return j.failed(ctx, fetchErr)
 	}
 
-	req := j.effect.request(url, j.photo.Caption)
+	req := j.effect.request(url, prompt(j.photo.Caption))
 	req.Webhook, req.Deadline = b.opt.WebhookURL, b.opt.PredictionDeadline
 	cctx, cancel := b.call(ctx)
 	id, err := b.models.Create(cctx, req)
@@ -121,6 +219,9 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 		MessageID: j.photo.ID, UpdateID: j.update, Image: image, Effect: j.effect.ID}
 	if j.user != nil {
 		task.UserID, task.Language = j.user.ID, j.user.Language
+	}
+	if j.press != nil {
+		task.Status, task.StatusButtons = j.press.MessageID, !j.press.OnText
 	}
 	finished := make(chan error, 1)
 	go func() { finished <- b.finish(ctx, j.claim, stateDone, id) }()
@@ -143,19 +244,46 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 	j.log.Info("photo accepted", "image", image)
 	r := &Response{Started: id}
 	switch {
+	case j.press != nil && j.press.OnText:
+		// The menu (or the status it became) shows what happens now.
+		r.Reply = &Reply{ChatID: j.photo.ChatID, Edit: j.press.MessageID,
+			Text: fmt.Sprintf(j.w.Processing, j.effect.Title.In(j.w.lang)), Buttons: cancelButton(j.w, id)}
+	case j.press != nil:
+		// Again under a result: its buttons become the Cancel.
+		r.Reply = &Reply{ChatID: j.photo.ChatID, Edit: j.press.MessageID, ButtonsOnly: true,
+			Buttons: [][]Button{{{Text: "⏳ " + j.w.ButtonCancel, Data: "x:" + id}}}}
 	case !tell: // another photo of this album already said it
 	case j.photo.Album != "":
-		r.Reply = reply(j.photo, j.t.AcceptedAlbum).Reply
+		r.Reply = reply(j.photo, j.w.AcceptedAlbum).Reply
+	case !b.single():
+		r.Reply = reply(j.photo, fmt.Sprintf(j.w.AcceptedAs, j.effect.Title.In(j.w.lang))).Reply
 	default:
-		r.Reply = reply(j.photo, j.t.Accepted).Reply
+		r.Reply = reply(j.photo, j.w.Accepted).Reply
 	}
 	return r, nil
 }
 
 // claimAndReserve takes the job's lease and, when limits apply, counts the
 // prediction against the user's quota. A refusal keeps the lease: it
-// becomes a message, and the update is done.
-func (j *job) claimAndReserve(ctx context.Context) error {
+// becomes a message, and the update is done. A press is answered as soon
+// as it is known whether it starts anything.
+func (j *job) claimAndReserve(ctx context.Context) (err error) {
+	if j.press != nil {
+		defer func() {
+			j.answered = true
+			switch {
+			case err == nil:
+				j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
+			case errors.Is(err, errDone), errors.Is(err, ErrInProgress):
+				j.answer(j.w.AlreadyStarted, false)
+			case errors.Is(err, errTooManyActive), errors.Is(err, errDailyLimit):
+				text, _ := j.meaning(err)
+				j.answer(text, true)
+			default:
+				j.answered = false // told by failed
+			}
+		}()
+	}
 	l, err := j.b.acquire(ctx, j.claim, j.b.accepted)
 	if err != nil {
 		return err
@@ -203,7 +331,7 @@ func (j *job) fetch(ctx context.Context) (url, key string, err error) {
 // firstOfAlbum reports whether the photo is the first of its album to be
 // accepted (or not part of an album): the user is told once per album.
 func (j *job) firstOfAlbum(ctx context.Context) bool {
-	if j.photo.Album == "" {
+	if j.photo.Album == "" || j.press != nil {
 		return true
 	}
 	ctx, cancel := j.b.call(ctx)
@@ -264,6 +392,58 @@ func (j *job) dropImage(ctx context.Context, key string) {
 	}
 }
 
+// cancel is a press of Cancel: the prediction is marked canceled (so that
+// no result is sent even if the model finishes), stopped at Replicate, the
+// user's slot freed, and the status says so.
+func (b *Bot) cancel(ctx context.Context, p *Press, id string, w *words, answer func(string, bool), log *slog.Logger) (*Response, error) {
+	log = log.With("prediction_id", id)
+	if !validPredictionID(id) {
+		answer(w.NothingToCancel, false)
+		return nil, nil
+	}
+	task, err := b.loadTask(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		answer(w.NothingToCancel, false) // delivered, or canceled already
+		return nil, nil
+	case err != nil:
+		log.Warn("cannot read the task to cancel", "err", err)
+		answer(w.BusyPress, true)
+		return nil, nil
+	case task.UserID != p.From.ID && !b.opt.Admins.Has(&p.From):
+		answer(w.NotYours, true)
+		return nil, nil
+	}
+	rec, _ := json.Marshal(leaseRecord{State: stateCanceled, At: b.now().UnixMilli(), PredictionID: id})
+	cctx, cancel := b.call(ctx)
+	_, err = b.store.Create(cctx, deliveryKey(id), rec)
+	cancel()
+	switch {
+	case errors.Is(err, ErrExists):
+		answer(w.NothingToCancel, false) // its result is being sent
+		return nil, nil
+	case err != nil:
+		log.Warn("cannot mark the prediction canceled", "err", err)
+		answer(w.BusyPress, true)
+		return nil, nil
+	}
+	answer(w.Canceling, false)
+	cctx, cancel = b.call(ctx)
+	if err := b.models.Cancel(cctx, id); err != nil {
+		log.Warn("Replicate did not take the cancel; no result will be sent anyway", "err", err)
+	}
+	cancel()
+	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
+	d.forget(ctx)
+	log.Info("canceled by the user")
+	e := d.effect()
+	if task.StatusButtons {
+		return &Response{Reply: &Reply{ChatID: task.ChatID, Edit: task.Status, ButtonsOnly: true, Buttons: b.effectButtons(d.w, e)}}, nil
+	}
+	return &Response{Reply: &Reply{ChatID: task.ChatID, Edit: p.MessageID,
+		Text: fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), Buttons: b.effectButtons(d.w, e)}}, nil
+}
+
 // accepted double-checks a claim marked done: its task was saved, or its
 // result delivered. The mark is written while the task is saved, to spare
 // a round trip, so a failed save can leave a mark with no task.
@@ -283,6 +463,27 @@ func (b *Bot) accepted(ctx context.Context, rec leaseRecord) bool {
 	return ok && (d.State == stateDone || d.State == stateCanceled)
 }
 
+// commandOf reads "/name@bot rest" into name and rest; "" when s is no
+// command.
+func commandOf(s string) (name, rest string) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "/") {
+		return "", ""
+	}
+	name, rest, _ = strings.Cut(s[1:], " ")
+	name, _, _ = strings.Cut(name, "@")
+	return strings.ToLower(name), strings.TrimSpace(rest)
+}
+
+// prompt is a caption as the model's prompt: without the command that
+// chose the effect.
+func prompt(caption string) string {
+	if c, rest := commandOf(caption); c != "" {
+		return rest
+	}
+	return caption
+}
+
 // reply answers msg with text.
 func reply(msg *Message, text string) *Response {
 	return &Response{Reply: &Reply{ChatID: msg.ChatID, Text: text, ReplyTo: msg.ID}}
@@ -293,4 +494,11 @@ func language(u *User) string {
 		return ""
 	}
 	return u.Language
+}
+
+func userID(u *User) int64 {
+	if u == nil {
+		return 0
+	}
+	return u.ID
 }

@@ -147,7 +147,10 @@ type Press struct {
 	From      User
 	ChatID    int64
 	MessageID int // the message whose button was pressed; 0 when it is too old to be seen
-	Data      string
+	// OnText: that message is text (a menu, a status), whose words can be
+	// changed; a photo or document (a result) can only change its buttons.
+	OnText bool
+	Data   string
 	// Photo is the user's message that MessageID replies to (every
 	// message with buttons replies to a photo); nil when it is gone.
 	Photo *Message
@@ -165,7 +168,10 @@ type Reply struct {
 	Text    string
 	ReplyTo int // the message answered; 0 for none
 	Edit    int // the message to change instead of sending; 0 to send
-	Buttons [][]Button
+	// ButtonsOnly: change only the buttons of Edit (a photo's, a
+	// document's), not its text; no Buttons removes them.
+	ButtonsOnly bool
+	Buttons     [][]Button
 }
 
 // Result is a model's output on its way to the user.

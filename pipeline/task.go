@@ -23,9 +23,13 @@ type Task struct {
 	Image     string `json:"image,omitempty"`      // key of the stored photo
 	Effect    string `json:"effect,omitempty"`     // the effect's id
 	// Status is the bot's message that shows the prediction's progress
-	// (the menu the effect was chosen from), edited when it ends; 0 when
-	// there is none (the photo started the effect by itself).
+	// (the menu the effect was chosen from, or the result whose Again was
+	// pressed), changed when it ends; 0 when there is none (the photo
+	// started the effect by itself).
 	Status int `json:"status,omitempty"`
+	// StatusButtons: Status is a result (a photo or document) whose
+	// buttons show the progress; else it is a text message.
+	StatusButtons bool `json:"status_buttons,omitempty"`
 }
 
 var predictionID = regexp.MustCompile(`^[a-z0-9]{1,64}$`)

@@ -2,106 +2,318 @@ package pipeline
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
 // texts holds every word the bot says to a Telegram user, in one language.
+// Fields with %-verbs are formats; the comment says what fills them.
 type texts struct {
-	lang          string
+	lang string
+
 	Accepted      string
 	AcceptedAlbum string
-	Help          string // %s: what the bot does
-	NotAllowed    string
-	LimitActive   string // %d: the limit
-	LimitDaily    string // %d: the limit
+	AcceptedAs    string // %s: the effect
+	Choose        string // the menu's question
+	NotAllowed    string // %d: the user's id
+	LimitActive   [3]string
+	LimitDaily    [3]string
 	NotAnImage    string
 	TooBig        string
 	NoDownload    string
 	Busy          string
+	BusyPress     string
 	Unavailable   string
-	Rejected      string // %s: the model's reason
-	Failed        string // %s: the model's error
-	FailedNoText  string
-	Canceled      string
-	Expired       string
-	Empty         string
-	Undeliverable string
-	Caption       string // %s: effect, %.1f: seconds
-	CaptionNoTime string // %s: effect
 
-	help string // built by newTexts
+	// How a prediction ended, sorted; the model's own words go to the log.
+	OutOfMemory   string
+	InputRefused  string
+	TookTooLong   string
+	Expired       string
+	ModelFailed   string
+	NoOutput      string
+	Undeliverable string
+
+	// Presses and the status of a chosen effect.
+	Starting        string // %s: the effect
+	AlreadyStarted  string
+	Processing      string // %s: the effect
+	Done            string // %s: the effect, %s: how long
+	DoneNoTime      string // %s: the effect
+	CanceledStatus  string // %s: the effect
+	Canceling       string
+	NothingToCancel string
+	NotYours        string
+	PhotoGone       string
+	EffectGone      string
+	ButtonCancel    string
+	ButtonAgain     string
+	ButtonOther     string
+	CommandNoPhoto  string // %s: the command
+
+	Caption       string // %s: the effect, %s: how long
+	CaptionNoTime string // %s: the effect
+	Seconds       string // %s: the number
+
+	// /start and /help, and /effects.
+	HelpOne      string // %s: the effect
+	HelpDefault  string // %s: the effect
+	HelpMenu     string
+	HelpFiles    string
+	HelpPrompt   string // %s: the effects that take one
+	HelpCommands string // %s: a command
+	HelpEnd      string
+	HelpEndMenu  string
+	EffectsList  string
+	Commands     [3]string // start, help, effects
 }
 
 var ru = texts{
 	lang:          "ru",
-	Accepted:      "Задачу принял, ожидайте",
-	AcceptedAlbum: "Альбом принял, обработаю каждое фото, ожидайте",
-	Help:          "Пришлите мне фотографию (можно альбомом или файлом), и я обработаю её нейросетью %s и пришлю результат ответом на ваше сообщение. Подпись к фото передаётся модели, если она её понимает.\n\n/help — эта подсказка",
-	NotAllowed:    "Извините, этот бот работает только для своих пользователей.",
-	LimitActive:   "У вас уже обрабатывается %d фото. Дождитесь результата и пришлите ещё.",
-	LimitDaily:    "На сегодня лимит исчерпан (%d фото в день). Приходите завтра!",
-	NotAnImage:    "Это не похоже на изображение. Пришлите фотографию (JPEG, PNG или WebP).",
-	TooBig:        "Файл слишком большой: боты Telegram могут скачивать файлы до 20 МБ. Пришлите фото поменьше.",
-	NoDownload:    "Не удалось получить это фото от Telegram. Пришлите его ещё раз.",
-	Busy:          "Сервис сейчас перегружен или недоступен. Пожалуйста, пришлите фото ещё раз чуть позже.",
-	Unavailable:   "Бот сейчас не может обработать фото: ошибка настройки. Владелец бота уже видит её в логах.",
-	Rejected:      "Модель не приняла это фото: %s",
-	Failed:        "Не получилось обработать фото: %s",
-	FailedNoText:  "Не получилось обработать фото.",
-	Canceled:      "Обработка была остановлена: она заняла слишком много времени или была отменена.",
-	Expired:       "Обработка не успела начаться вовремя и была отменена. Пришлите фото ещё раз.",
-	Empty:         "Модель ничего не вернула.",
-	Undeliverable: "Результат готов, но Telegram не принял файл (слишком большой или устаревший).",
-	Caption:       "%s · %.1f с",
+	Accepted:      "Фото получил, обрабатываю…",
+	AcceptedAlbum: "Альбом получил, обработаю каждое фото…",
+	AcceptedAs:    "Фото получил, обрабатываю: %s…",
+	Choose:        "Что сделать с этим фото?",
+	NotAllowed:    "Это закрытый бот. Ваш ID: %d — передайте его владельцу.",
+	LimitActive: [3]string{
+		"У вас уже обрабатывается %d фото. Дождитесь результата и присылайте следующее.",
+		"У вас уже обрабатываются %d фото. Дождитесь результатов и присылайте следующие.",
+		"У вас уже обрабатываются %d фото. Дождитесь результатов и присылайте следующие.",
+	},
+	LimitDaily: [3]string{
+		"На сегодня всё: в день можно обработать %d фото. Приходите завтра!",
+		"На сегодня всё: в день можно обработать %d фото. Приходите завтра!",
+		"На сегодня всё: в день можно обработать %d фото. Приходите завтра!",
+	},
+	NotAnImage:  "Это не похоже на изображение. Пришлите фото (JPEG, PNG или WebP).",
+	TooBig:      "Файл слишком большой: боты Telegram могут скачивать файлы до 20 МБ. Пришлите фото поменьше.",
+	NoDownload:  "Не получилось скачать это фото из Telegram. Пришлите его ещё раз.",
+	Busy:        "Сервис сейчас перегружен. Пришлите фото ещё раз чуть позже.",
+	BusyPress:   "Сервис сейчас перегружен. Нажмите ещё раз чуть позже.",
+	Unavailable: "Бот сейчас не может обрабатывать фото: у владельца ошибка в настройках. Он увидит её в журнале.",
+
+	OutOfMemory:   "Модели не хватило памяти на это фото. Пришлите фото поменьше.",
+	InputRefused:  "Модель не смогла прочитать это фото. Попробуйте другое — в JPEG или PNG.",
+	TookTooLong:   "Обработка заняла слишком много времени, и я её остановил. Попробуйте ещё раз или пришлите фото поменьше.",
+	Expired:       "Модель так и не взялась за фото: сейчас большая очередь. Пришлите его ещё раз чуть позже.",
+	ModelFailed:   "Модель не справилась с этим фото. Попробуйте ещё раз или пришлите другое.",
+	NoOutput:      "Модель ничего не вернула. Попробуйте ещё раз или пришлите другое фото.",
+	Undeliverable: "Результат готов, но Telegram не принял файл. Попробуйте ещё раз.",
+
+	Starting:        "Обрабатываю: %s",
+	AlreadyStarted:  "Уже обрабатываю",
+	Processing:      "⏳ %s — обрабатываю…",
+	Done:            "✅ %s — готово за %s",
+	DoneNoTime:      "✅ %s — готово",
+	CanceledStatus:  "⏹ %s — отменено",
+	Canceling:       "Отменяю…",
+	NothingToCancel: "Уже закончил — отменять нечего",
+	NotYours:        "Отменить может только тот, кто запустил",
+	PhotoGone:       "Не могу достать это фото — пришлите его ещё раз",
+	EffectGone:      "Этого эффекта больше нет — выберите другой",
+	ButtonCancel:    "Отменить",
+	ButtonAgain:     "🔁 Ещё раз",
+	ButtonOther:     "✨ Другие эффекты",
+	CommandNoPhoto:  "Пришлите фото с подписью %s — или просто фото, и выберите, что с ним сделать.",
+
+	Caption:       "%s · %s",
 	CaptionNoTime: "%s",
+	Seconds:       "%s с",
+
+	HelpOne:      "Пришлите фото — я обработаю его («%s») и пришлю результат ответом на ваше сообщение. Можно прислать альбом: обработаю каждое фото.",
+	HelpDefault:  "Пришлите фото — я сразу обработаю его («%s»). Другие эффекты — под результатом. Можно прислать альбом.",
+	HelpMenu:     "Пришлите фото и выберите, что с ним сделать. Можно прислать альбом: меню будет у каждого фото.",
+	HelpFiles:    "Фото, отправленное файлом, не теряет в качестве.",
+	HelpPrompt:   "Подпись к фото станет подсказкой для модели (%s).",
+	HelpCommands: "Подпись вроде %s запускает эффект сразу, без меню.",
+	HelpEnd:      "/help — эта подсказка",
+	HelpEndMenu:  "/effects — что я умею, /help — эта подсказка",
+	EffectsList:  "Что я умею:",
+	Commands:     [3]string{"Что умеет этот бот", "Как им пользоваться", "Список эффектов"},
 }
 
 var en = texts{
 	lang:          "en",
 	Accepted:      "Got it, processing your photo…",
 	AcceptedAlbum: "Got your album, processing every photo…",
-	Help:          "Send me a photo (an album or an image file works too): I'll process it with the %s neural network and reply with the result. A caption is passed to the model when it takes one.\n\n/help shows this message",
-	NotAllowed:    "Sorry, this bot only serves its own users.",
-	LimitActive:   "You already have %d photos being processed. Please wait for the results, then send more.",
-	LimitDaily:    "You have reached today's limit (%d photos a day). Come back tomorrow!",
-	NotAnImage:    "That doesn't look like an image. Please send a photo (JPEG, PNG or WebP).",
-	TooBig:        "This file is too big: Telegram bots can download files up to 20 MB. Please send a smaller photo.",
-	NoDownload:    "Telegram would not give me this photo. Please send it again.",
-	Busy:          "The service is busy or unavailable right now. Please send the photo again a bit later.",
-	Unavailable:   "The bot cannot process photos right now because of a configuration error. Its owner can see it in the logs.",
-	Rejected:      "The model did not accept this photo: %s",
-	Failed:        "Processing failed: %s",
-	FailedNoText:  "Processing failed.",
-	Canceled:      "Processing was stopped: it took too long or was canceled.",
-	Expired:       "Processing did not start in time and was canceled. Please send the photo again.",
-	Empty:         "The model returned nothing.",
-	Undeliverable: "The result is ready, but Telegram did not accept the file (too big or expired).",
-	Caption:       "%s · %.1f s",
+	AcceptedAs:    "Got it, processing your photo: %s…",
+	Choose:        "What shall I do with this photo?",
+	NotAllowed:    "This is a private bot. Your ID is %d: send it to the bot's owner to be let in.",
+	LimitActive: [3]string{
+		"You already have %d photo being processed. Please wait for it, then send more.",
+		"You already have %d photos being processed. Please wait for them, then send more.",
+	},
+	LimitDaily: [3]string{
+		"That's all for today: the limit is %d photo a day. Come back tomorrow!",
+		"That's all for today: the limit is %d photos a day. Come back tomorrow!",
+	},
+	NotAnImage:  "That doesn't look like an image. Please send a photo (JPEG, PNG or WebP).",
+	TooBig:      "This file is too big: Telegram bots can download files up to 20 MB. Please send a smaller photo.",
+	NoDownload:  "I couldn't download this photo from Telegram. Please send it again.",
+	Busy:        "The service is busy right now. Please send the photo again a bit later.",
+	BusyPress:   "The service is busy right now. Please press again a bit later.",
+	Unavailable: "The bot can't process photos right now: its settings have an error, which its owner will find in the log.",
+
+	OutOfMemory:   "The model ran out of memory on this photo. Please send a smaller one.",
+	InputRefused:  "The model couldn't read this photo. Please try another one, as JPEG or PNG.",
+	TookTooLong:   "This took too long, so I stopped it. Please try again, or send a smaller photo.",
+	Expired:       "The model never got to your photo: the queue is long right now. Please send it again a bit later.",
+	ModelFailed:   "The model couldn't process this photo. Please try again, or send another one.",
+	NoOutput:      "The model returned nothing. Please try again, or send another photo.",
+	Undeliverable: "The result is ready, but Telegram didn't accept the file. Please try again.",
+
+	Starting:        "Working on it: %s",
+	AlreadyStarted:  "Already on it",
+	Processing:      "⏳ %s: processing…",
+	Done:            "✅ %s: done in %s",
+	DoneNoTime:      "✅ %s: done",
+	CanceledStatus:  "⏹ %s: canceled",
+	Canceling:       "Canceling…",
+	NothingToCancel: "Already finished: nothing to cancel",
+	NotYours:        "Only the one who started it can cancel it",
+	PhotoGone:       "I can no longer get that photo: please send it again",
+	EffectGone:      "That effect is gone: please pick another one",
+	ButtonCancel:    "Cancel",
+	ButtonAgain:     "🔁 Again",
+	ButtonOther:     "✨ Other effects",
+	CommandNoPhoto:  "Send a photo with the caption %s, or just a photo and pick what to do with it.",
+
+	Caption:       "%s · %s",
 	CaptionNoTime: "%s",
+	Seconds:       "%s s",
+
+	HelpOne:      "Send me a photo: I'll process it (“%s”) and reply with the result. Albums work too: every photo gets processed.",
+	HelpDefault:  "Send me a photo: I'll process it (“%s”) at once. The other effects are under the result. Albums work too.",
+	HelpMenu:     "Send me a photo and pick what to do with it. Albums work too: every photo gets its own menu.",
+	HelpFiles:    "A photo sent as a file keeps its full quality.",
+	HelpPrompt:   "The photo's caption becomes the model's prompt (%s).",
+	HelpCommands: "A caption such as %s starts an effect at once, without the menu.",
+	HelpEnd:      "/help shows this message",
+	HelpEndMenu:  "/effects lists what I can do, /help shows this message",
+	EffectsList:  "What I can do:",
+	Commands:     [3]string{"What this bot does", "How to use it", "The effects"},
 }
 
-// newTexts completes a language's texts with what depends on the bot's
-// effects.
-func newTexts(base *texts, b *Bot) *texts {
-	t := *base
-	var titles []string
+// words are a language's texts, completed with what depends on the bot's
+// effects (built once, in New).
+type words struct {
+	*texts
+	help    string // /start and /help
+	effects string // /effects
+	menu    [][]Button
+}
+
+func newWords(t *texts, b *Bot) *words {
+	w := &words{texts: t}
+	var help []string
+	if about := b.opt.About.In(t.lang); about != "" {
+		help = append(help, about, "")
+	}
+	var prompts []string
 	for _, e := range b.opt.Effects {
-		titles = append(titles, e.Title.In(t.lang))
+		if e.PromptField != "" {
+			prompts = append(prompts, e.Title.In(t.lang))
+		}
 	}
-	t.help = fmt.Sprintf(t.Help, strings.Join(titles, ", "))
-	return &t
+	switch {
+	case b.single():
+		help = append(help, fmt.Sprintf(t.HelpOne, b.opt.Effects[0].Title.In(t.lang)))
+	case b.opt.DefaultEffect != "":
+		help = append(help, fmt.Sprintf(t.HelpDefault, b.effect[b.opt.DefaultEffect].Title.In(t.lang)))
+	default:
+		help = append(help, t.HelpMenu)
+	}
+	if !b.single() {
+		for _, e := range b.opt.Effects {
+			line := "• " + e.Title.In(t.lang)
+			if d := e.Description.In(t.lang); d != "" {
+				line += " — " + d
+			}
+			help = append(help, line)
+		}
+	}
+	help = append(help, t.HelpFiles)
+	if len(prompts) > 0 {
+		help = append(help, fmt.Sprintf(t.HelpPrompt, strings.Join(prompts, ", ")))
+	}
+	if !b.single() {
+		help = append(help, fmt.Sprintf(t.HelpCommands, "/"+b.opt.Effects[0].ID), "", t.HelpEndMenu)
+		list := []string{t.EffectsList}
+		for _, e := range b.opt.Effects {
+			line := "/" + e.ID + " — " + e.Title.In(t.lang)
+			if d := e.Description.In(t.lang); d != "" {
+				line += ": " + d
+			}
+			list = append(list, line)
+		}
+		w.effects = strings.Join(list, "\n")
+		for _, e := range b.opt.Effects {
+			w.menu = append(w.menu, []Button{{Text: e.Title.In(t.lang), Data: "e:" + e.ID}})
+		}
+	} else {
+		help = append(help, "", t.HelpEnd)
+	}
+	w.help = strings.Join(help, "\n")
+	return w
 }
 
-// textsFor picks the user's language: Russian for "ru", English otherwise.
-func (b *Bot) textsFor(languageCode string) *texts {
+// wordsFor picks the user's language: Russian for "ru", English otherwise.
+func (b *Bot) wordsFor(languageCode string) *words {
 	if baseLanguage(languageCode) == "ru" {
-		return b.texts["ru"]
+		return b.words["ru"]
 	}
-	return b.texts["en"]
+	return b.words["en"]
 }
 
-// shorten keeps the start of a model's error text readable in a message.
+// plural picks the form of forms for n: Russian has three (1, 21...; 2-4,
+// 22-24...; 5-20, 25...), English two. Written here because it is all the
+// bot needs of CLDR's plural rules.
+func (w *words) plural(n int, forms [3]string) string {
+	i := 1
+	switch w.lang {
+	case "ru":
+		switch n10, n100 := n%10, n%100; {
+		case n10 == 1 && n100 != 11:
+			i = 0
+		case n10 >= 2 && n10 <= 4 && (n100 < 12 || n100 > 14):
+			i = 1
+		default:
+			i = 2
+		}
+	default:
+		if n == 1 {
+			i = 0
+		}
+	}
+	return fmt.Sprintf(forms[i], n)
+}
+
+// seconds says how long something took: "3.2 s", «3,2 с».
+func (w *words) seconds(d time.Duration) string {
+	s := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
+	if w.lang == "ru" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return fmt.Sprintf(w.Seconds, s)
+}
+
+func (w *words) caption(title string, took time.Duration) string {
+	if took <= 0 {
+		return fmt.Sprintf(w.CaptionNoTime, title)
+	}
+	return fmt.Sprintf(w.Caption, title, w.seconds(took))
+}
+
+func (w *words) done(title string, took time.Duration) string {
+	if took <= 0 {
+		return fmt.Sprintf(w.DoneNoTime, title)
+	}
+	return fmt.Sprintf(w.Done, title, w.seconds(took))
+}
+
+// shorten keeps the start of a model's text output readable in a message.
 func shorten(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) <= n {
@@ -109,13 +321,6 @@ func shorten(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
-}
-
-func (t *texts) caption(title string, seconds float64) string {
-	if seconds <= 0 {
-		return fmt.Sprintf(t.CaptionNoTime, title)
-	}
-	return fmt.Sprintf(t.Caption, title, seconds)
 }
 
 // Command is an entry of the bot's command menu.
@@ -126,14 +331,12 @@ type Command struct {
 // Commands is the command menu, by language code ("" for everyone else),
 // registered by photobot setup.
 func (b *Bot) Commands() map[string][]Command {
-	return map[string][]Command{
-		"": {
-			{Command: "start", Description: "What this bot does"},
-			{Command: "help", Description: "How to use it"},
-		},
-		"ru": {
-			{Command: "start", Description: "Что умеет этот бот"},
-			{Command: "help", Description: "Как им пользоваться"},
-		},
+	menu := func(t *texts) []Command {
+		c := []Command{{"start", t.Commands[0]}, {"help", t.Commands[1]}}
+		if !b.single() {
+			c = append(c, Command{"effects", t.Commands[2]})
+		}
+		return c
 	}
+	return map[string][]Command{"": menu(&en), "ru": menu(&ru)}
 }

@@ -29,6 +29,17 @@ const (
 // Send sends r as a text message, or, when r.Edit is set, changes that
 // message's text and buttons ("message is not modified" counts as done).
 func (c *Client) Send(ctx context.Context, r *pipeline.Reply) error {
+	if r.Edit != 0 && r.ButtonsOnly {
+		err := c.do(ctx, "editMessageReplyMarkup", func(ctx context.Context) error {
+			_, err := c.api.EditMessageReplyMarkup(ctx, &bot.EditMessageReplyMarkupParams{ChatID: r.ChatID, MessageID: r.Edit,
+				ReplyMarkup: keyboard(r.Buttons)})
+			return err
+		})
+		if notModified(err) {
+			return nil
+		}
+		return err
+	}
 	if r.Edit != 0 {
 		err := c.do(ctx, "editMessageText", func(ctx context.Context) error {
 			_, err := c.api.EditMessageText(ctx, &bot.EditMessageTextParams{ChatID: r.ChatID, MessageID: r.Edit,
@@ -61,9 +72,13 @@ func (c *Client) Answer(ctx context.Context, pressID, text string, alert bool) e
 // Only calls that upload nothing may go there: a text message or an edit.
 func WebhookAnswer(r *pipeline.Reply) []byte {
 	m := map[string]any{"chat_id": r.ChatID, "text": r.Text}
-	if r.Edit != 0 {
+	switch {
+	case r.Edit != 0 && r.ButtonsOnly:
+		delete(m, "text")
+		m["method"], m["message_id"] = "editMessageReplyMarkup", r.Edit
+	case r.Edit != 0:
 		m["method"], m["message_id"] = "editMessageText", r.Edit
-	} else {
+	default:
 		m["method"] = "sendMessage"
 		if p := replyTo(r.ReplyTo); p != nil {
 			m["reply_parameters"] = p

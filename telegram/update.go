@@ -91,7 +91,7 @@ func (w *wireUpdate) core() *pipeline.Update {
 		// A message older than 48 hours comes as an inaccessible one:
 		// date 0, nothing but its chat and id.
 		if c.Message.Date != 0 {
-			p.MessageID = c.Message.MessageID
+			p.MessageID, p.OnText = c.Message.MessageID, c.Message.Text != ""
 			if c.Message.ReplyTo != nil {
 				p.Photo = c.Message.ReplyTo.core()
 			}

@@ -211,7 +211,7 @@ func TestPackagedFunctions(t *testing.T) {
 	start := time.Now()
 	r := hosts["fn-handler"].invoke(t, golden("telegram_photo_base64.json"))
 	t.Logf("first photo event handled in %v", time.Since(start))
-	if r.StatusCode != 200 || !strings.Contains(r.Body, `"method":"sendMessage"`) || !strings.Contains(r.Body, "Задачу принял") {
+	if r.StatusCode != 200 || !strings.Contains(r.Body, `"method":"sendMessage"`) || !strings.Contains(r.Body, "Фото получил") {
 		t.Fatalf("fn-handler answered %d %s", r.StatusCode, r.Body)
 	}
 	pr := e.RP.WaitPredictions(t, 1, 10*time.Second)[0]

@@ -132,6 +132,14 @@ func (e *Env) PostUpdate(update any, secret string) Response {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	// Telegram knows the user's message: the bot's replies to it carry it
+	// (reply_to_message), as presses of their buttons do.
+	var u struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(body, &u) == nil && len(u.Message) > 0 && secret == WebhookSecret {
+		e.TG.AddUserMessage([]byte(u.Message))
+	}
 	return e.Post(httpapi.TelegramPath, body, map[string]string{httpapi.SecretHeader: secret})
 }
 
