@@ -2,10 +2,12 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 MINIO       ?= github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+TERRAFORM   ?= github.com/hashicorp/terraform@v1.5.7
+GOBIN       := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: run serve test check tools package
 
-## run: the bot on this machine (long polling, ./data); needs TG_BOT_TOKEN, REPLICATE_API_TOKEN, REPLICATE_MODEL
+## run: the bot on this machine (long polling, ./data); needs TG_BOT_TOKEN, REPLICATE_API_TOKEN, REPLICATE_MODEL (or EFFECTS)
 run:
 	$(GO) run ./cmd/photobot run
 
@@ -13,20 +15,27 @@ run:
 serve:
 	$(GO) run ./cmd/photobot serve
 
-## test: every test, with the race detector, against a real MinIO (installed on first use)
-test:
+## test: the test tools (once), then every test with the race detector, against a real MinIO
+test: tools
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -race -count=1 ./...
 
-## check: formatting, vet and staticcheck
+## check: formatting, vet and staticcheck (both modules)
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd deploy && $(GO) vet ./...
+	cd deploy && $(GO) run $(STATICCHECK) ./...
 
-## tools: install the MinIO test server (the tests also do it when missing) and Terraform for fmt checks
+## tools: install what the tests need and the machine lacks: MinIO (a real S3 server, ~3 min the first time) and Terraform (for fmt checks)
 tools:
-	$(GO) install $(MINIO)
-	command -v terraform >/dev/null || $(GO) install github.com/hashicorp/terraform@v1.5.7
+	@if PATH="$(GOBIN):$$PATH" command -v minio >/dev/null; then echo "tools: minio found"; else \
+		echo "tools: installing MinIO ($(MINIO)), about 3 minutes the first time; the packages compile below"; \
+		$(GO) install -v $(MINIO) 2>&1 | awk '{ n++; if (n % 25 == 0) printf "  %d packages... %s\n", n, $$0 } END { printf "  %d packages built\n", n }'; \
+		PATH="$(GOBIN):$$PATH" command -v minio >/dev/null || { echo "tools: MinIO did not install"; exit 1; }; fi
+	@if PATH="$(GOBIN):$$PATH" command -v terraform >/dev/null; then echo "tools: terraform found"; else \
+		echo "tools: installing Terraform ($(TERRAFORM)), about a minute"; $(GO) install $(TERRAFORM); fi
 
 ## package: dist/fn-handler.zip and dist/fn-callback.zip for Yandex Cloud Functions
 package:
@@ -42,7 +51,7 @@ bench:
 load:
 	$(GO) run ./bench -load -photos 1000 -chats 100 -concurrency 32
 
-.PHONY: deploy destroy deploy-dry-run
+.PHONY: deploy destroy deploy-dry-run doctor
 
 ## deploy: everything on Yandex Cloud (README.md, "Deploy to Yandex Cloud"); needs yc, terraform, go, TG_BOT_TOKEN, REPLICATE_API_TOKEN
 deploy:
@@ -55,6 +64,10 @@ destroy:
 ## deploy-dry-run: print every command of a deploy, secrets masked; needs no tool or credentials
 deploy-dry-run:
 	DRY_RUN=1 ./deploy/deploy.sh deploy
+
+## doctor: photobot doctor with the deployed environment (Terraform outputs, Lockbox); changes nothing
+doctor:
+	./deploy/deploy.sh doctor
 
 .PHONY: fuzz
 

@@ -121,7 +121,7 @@ func TestCrashDuringDownloadIsRedoneWithin30s(t *testing.T) {
 	}
 	p := e.NewPhoto(e.NewChat(), e.Photo)
 	go e.Post(context.Background(), s, p)
-	waitArrived(t, g, s) // serve waits for the photo...
+	waitArrived(t, g, s)                                         // serve waits for the photo...
 	waitKey(t, e, s, fmt.Sprintf("updates/%d.json", p.UpdateID)) // ...and holds the update's claim
 	s.Kill()
 	crashed := time.Now()

@@ -1,17 +1,21 @@
-// Tests of the Yandex Cloud deployment (deploy/): the API Gateway spec, the
-// Terraform configuration and deploy.sh. The yandex provider cannot be
-// downloaded here, so `terraform validate` is out of reach; instead these
-// tests parse the .tf files and check what validate would (names of
-// resources, attributes and references) plus what it would not: that the
-// functions get every variable photobot needs, secrets only from Lockbox,
-// the bucket's lifecycle rules equal to the Go code's, IAM scoped to single
-// resources, and the gateway's routes wired to the right functions.
+// Tests of the Yandex Cloud deployment (deploy/, a module of its own so
+// that its test dependencies stay out of the functions' go.mod): the API
+// Gateway spec, the Terraform configuration and deploy.sh. The yandex
+// provider cannot be downloaded here, so `terraform validate` is out of
+// reach; instead these tests parse the .tf files and check them against the
+// providers' real schema (schema_test.go: types, arguments, blocks,
+// references), plus what validate would not: that the functions get every
+// variable photobot needs, secrets only from Lockbox, the bucket's lifecycle
+// rules equal to the Go code's, IAM scoped to single resources, and the
+// gateway's routes wired to the right functions. script_test.go runs
+// deploy.sh, dry and against a fake cloud.
 package deploy_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,125 +35,6 @@ import (
 	"github.com/photobot/photobot/pipeline"
 )
 
-// --- allow-lists ------------------------------------------------------------
-
-// schema lists, per resource type, the arguments and nested blocks (dotted
-// paths) a configuration may write, and the attributes it may read. They are
-// taken from the providers' documentation:
-//   - yandex-cloud/terraform-provider-yandex, docs/resources/<type without
-//     "yandex_">.md: function.md, function_iam_binding.md,
-//     function_iam_member.md, api_gateway.md, storage_bucket.md,
-//     storage_bucket_iam_binding.md (since 0.145.0), iam_service_account.md,
-//     iam_service_account_static_access_key.md, lockbox_secret.md,
-//     lockbox_secret_version.md, lockbox_secret_version_hashed.md,
-//     lockbox_secret_iam_member.md, resourcemanager_folder_iam_member.md;
-//   - hashicorp/terraform-provider-random, docs/resources/id.md and
-//     password.md.
-//
-// Only what this deployment could reasonably use is listed: a name missing
-// here fails the test, so a typo (or an attribute the provider does not
-// have) is caught before anyone runs terraform.
-type schema struct {
-	args     []string // arguments and blocks, nested ones as block.arg
-	computed []string // read-only attributes (id is always readable)
-}
-
-var providerSchemas = map[string]schema{
-	"yandex_function": {
-		args: []string{
-			"name", "folder_id", "description", "labels", "user_hash", "runtime", "entrypoint",
-			"memory", "execution_timeout", "service_account_id", "environment", "tags",
-			"secrets", "secrets.id", "secrets.version_id", "secrets.key", "secrets.environment_variable",
-			"content", "content.zip_filename",
-			"package", "package.sha_256", "package.bucket_name", "package.object_name",
-			"connectivity", "connectivity.network_id",
-			"log_options", "log_options.disabled", "log_options.log_group_id", "log_options.folder_id", "log_options.min_level",
-			"tmpfs_size", "concurrency",
-		},
-		computed: []string{"created_at", "version", "image_size"},
-	},
-	"yandex_function_iam_binding": {args: []string{"function_id", "role", "members", "sleep_after"}},
-	"yandex_function_iam_member":  {args: []string{"function_id", "role", "member", "sleep_after"}},
-	"yandex_api_gateway": {
-		args: []string{
-			"name", "description", "folder_id", "labels", "spec", "variables", "execution_timeout",
-			"custom_domains", "custom_domains.fqdn", "custom_domains.certificate_id", "custom_domains.domain_id",
-			"connectivity", "connectivity.network_id",
-			"canary", "canary.weight", "canary.variables",
-			"log_options", "log_options.disabled", "log_options.folder_id", "log_options.log_group_id", "log_options.min_level",
-		},
-		computed: []string{"created_at", "domain", "log_group_id", "status", "user_domains"},
-	},
-	"yandex_storage_bucket": {
-		args: []string{
-			"bucket", "bucket_prefix", "folder_id", "access_key", "secret_key", "acl", "force_destroy",
-			"max_size", "default_storage_class", "tags",
-			"anonymous_access_flags", "anonymous_access_flags.read", "anonymous_access_flags.list", "anonymous_access_flags.config_read",
-			"versioning", "versioning.enabled",
-			"lifecycle_rule", "lifecycle_rule.id", "lifecycle_rule.prefix", "lifecycle_rule.enabled",
-			"lifecycle_rule.abort_incomplete_multipart_upload_days",
-			"lifecycle_rule.filter", "lifecycle_rule.filter.prefix",
-			"lifecycle_rule.filter.object_size_greater_than", "lifecycle_rule.filter.object_size_less_than",
-			"lifecycle_rule.expiration", "lifecycle_rule.expiration.days", "lifecycle_rule.expiration.date",
-			"lifecycle_rule.noncurrent_version_expiration", "lifecycle_rule.noncurrent_version_expiration.days",
-		},
-		computed: []string{"bucket_domain_name", "website_endpoint", "website_domain"},
-	},
-	"yandex_storage_bucket_iam_binding": {args: []string{"bucket", "role", "members"}},
-	"yandex_iam_service_account": {
-		args:     []string{"name", "description", "folder_id", "labels"},
-		computed: []string{"created_at", "service_account_id"},
-	},
-	"yandex_iam_service_account_static_access_key": {
-		args: []string{
-			"service_account_id", "description", "pgp_key",
-			"output_to_lockbox", "output_to_lockbox.secret_id",
-			"output_to_lockbox.entry_for_access_key", "output_to_lockbox.entry_for_secret_key",
-		},
-		computed: []string{"access_key", "secret_key", "encrypted_secret_key", "key_fingerprint", "created_at", "output_to_lockbox_version_id"},
-	},
-	"yandex_lockbox_secret": {
-		args:     []string{"name", "description", "folder_id", "labels", "kms_key_id", "deletion_protection"},
-		computed: []string{"created_at", "status"},
-	},
-	"yandex_lockbox_secret_version": {
-		args: []string{"secret_id", "description", "entries", "entries.key", "entries.text_value"},
-	},
-	"yandex_lockbox_secret_version_hashed": {
-		args: []string{
-			"secret_id", "description",
-			"key_1", "text_value_1", "key_2", "text_value_2", "key_3", "text_value_3", "key_4", "text_value_4",
-			"key_5", "text_value_5", "key_6", "text_value_6", "key_7", "text_value_7", "key_8", "text_value_8",
-			"key_9", "text_value_9", "key_10", "text_value_10",
-		},
-	},
-	"yandex_lockbox_secret_iam_member":         {args: []string{"secret_id", "role", "member", "sleep_after"}},
-	"yandex_resourcemanager_folder_iam_member": {args: []string{"folder_id", "role", "member", "sleep_after"}},
-	"random_id": {
-		args:     []string{"byte_length", "keepers", "prefix"},
-		computed: []string{"b64_std", "b64_url", "dec", "hex"},
-	},
-	"random_password": {
-		args: []string{
-			"length", "keepers", "lower", "upper", "numeric", "special", "override_special",
-			"min_lower", "min_numeric", "min_special", "min_upper",
-		},
-		computed: []string{"result", "bcrypt_hash"},
-	},
-}
-
-// Arguments of the yandex provider block (terraform-provider-yandex,
-// docs/index.md). Credentials are deliberately absent: they come from the
-// environment (YC_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE).
-var yandexProviderArgs = []string{"cloud_id", "folder_id", "zone", "endpoint", "storage_endpoint", "region_id"}
-
-// Meta-arguments Terraform allows in every resource.
-var metaArgs = []string{
-	"count", "for_each", "depends_on", "provider",
-	"lifecycle", "lifecycle.create_before_destroy", "lifecycle.prevent_destroy",
-	"lifecycle.ignore_changes", "lifecycle.replace_triggered_by",
-}
-
 // Names the functions must get from Lockbox, never as plain environment.
 var secretNames = []string{
 	"TG_BOT_TOKEN", "REPLICATE_API_TOKEN", "TG_WEBHOOK_SECRET",
@@ -163,6 +48,8 @@ type tfConfig struct {
 	files     map[string]*hclsyntax.Body
 	resources map[string]*hclsyntax.Block // "type.name"
 	order     []string                    // resource addresses in file order
+	data      map[string]*hclsyntax.Block // data sources, "type.name"
+	dataOrder []string
 	variables map[string]*hclsyntax.Block
 	locals    map[string]*hclsyntax.Attribute
 	outputs   map[string]*hclsyntax.Block
@@ -176,34 +63,58 @@ func loadTerraform(t *testing.T) *tfConfig {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no deploy/terraform/*.tf: %v", err)
 	}
+	files := map[string][]byte{}
+	for _, path := range paths {
+		if files[path], err = os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, problems := parseTerraform(files)
+	if c == nil {
+		t.Fatalf("deploy/terraform does not parse:\n%s", strings.Join(problems, "\n"))
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	return c
+}
+
+// parseTerraform parses the files (name -> source) of one module. It
+// returns nil when one does not parse.
+func parseTerraform(files map[string][]byte) (*tfConfig, []string) {
 	c := &tfConfig{
 		src: map[string][]byte{}, files: map[string]*hclsyntax.Body{},
-		resources: map[string]*hclsyntax.Block{}, variables: map[string]*hclsyntax.Block{},
-		locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Block{},
+		resources: map[string]*hclsyntax.Block{}, data: map[string]*hclsyntax.Block{},
+		variables: map[string]*hclsyntax.Block{},
+		locals:    map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Block{},
 	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	p := hclparse.NewParser()
-	for _, path := range paths {
-		f, diags := p.ParseHCLFile(path)
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		f, diags := p.ParseHCL(files[path], path)
 		if diags.HasErrors() {
-			t.Fatalf("%s does not parse: %s", path, diags.Error())
+			return nil, []string{fmt.Sprintf("%s does not parse: %s", path, diags.Error())}
 		}
 		body := f.Body.(*hclsyntax.Body)
 		c.src[path] = f.Bytes
 		c.files[path] = body
-		if len(body.Attributes) > 0 {
-			for name := range body.Attributes {
-				t.Errorf("%s: top-level attribute %q", path, name)
-			}
+		for name := range body.Attributes {
+			bad("%s: top-level attribute %q", path, name)
 		}
 		for _, b := range body.Blocks {
 			switch b.Type {
-			case "resource":
+			case "resource", "data":
 				addr := b.Labels[0] + "." + b.Labels[1]
-				if _, dup := c.resources[addr]; dup {
-					t.Errorf("%s: resource %s declared twice", path, addr)
+				m, order := c.resources, &c.order
+				if b.Type == "data" {
+					m, order = c.data, &c.dataOrder
 				}
-				c.resources[addr] = b
-				c.order = append(c.order, addr)
+				if _, dup := m[addr]; dup {
+					bad("%s: %s %s declared twice", path, b.Type, addr)
+				}
+				m[addr] = b
+				*order = append(*order, addr)
 			case "variable":
 				c.variables[b.Labels[0]] = b
 			case "output":
@@ -211,7 +122,7 @@ func loadTerraform(t *testing.T) *tfConfig {
 			case "locals":
 				for name, a := range b.Body.Attributes {
 					if _, dup := c.locals[name]; dup {
-						t.Errorf("%s: local %s declared twice", path, name)
+						bad("%s: local %s declared twice", path, name)
 					}
 					c.locals[name] = a
 				}
@@ -220,12 +131,12 @@ func loadTerraform(t *testing.T) *tfConfig {
 			case "terraform":
 				c.terraform = append(c.terraform, b)
 			default:
-				// data sources, modules...: not used; an allow-list would be needed.
-				t.Errorf("%s: unexpected top-level block %s %v", path, b.Type, b.Labels)
+				// modules, moved, import, check...: not used; the schema check would need to know them.
+				bad("%s: unexpected top-level block %s %v", path, b.Type, b.Labels)
 			}
 		}
 	}
-	return c
+	return c, problems
 }
 
 // text is the source of expr, as written.
@@ -448,127 +359,7 @@ func (c *tfConfig) objectKeys(expr hcl.Expression) map[string]hcl.Expression {
 	return keys
 }
 
-// --- Terraform: parsing, names, references ----------------------------------
-
-func TestTerraformUsesOnlyDocumentedNames(t *testing.T) {
-	c := loadTerraform(t)
-	for _, addr := range c.order {
-		b := c.resources[addr]
-		typ := b.Labels[0]
-		s, ok := providerSchemas[typ]
-		if !ok {
-			t.Errorf("%s: resource type %s is not in the allow-list (a typo, or add it from the provider's docs)", b.Range(), typ)
-			continue
-		}
-		allowed := append(slices.Clone(s.args), metaArgs...)
-		checkBody(t, addr, b.Body, "", allowed)
-	}
-	for _, p := range c.providers {
-		if p.Labels[0] != "yandex" {
-			t.Errorf("%s: provider %q configured; only yandex needs configuration", p.Range(), p.Labels[0])
-			continue
-		}
-		checkBody(t, "provider yandex", p.Body, "", yandexProviderArgs)
-	}
-	if len(c.providers) != 1 {
-		t.Errorf("want one provider \"yandex\" block, found %d", len(c.providers))
-	}
-}
-
-// checkBody fails on every argument or block of body whose dotted path is
-// not allowed. dynamic "x" { content { ... } } counts as block x.
-func checkBody(t *testing.T, where string, body *hclsyntax.Body, prefix string, allowed []string) {
-	t.Helper()
-	for name, a := range body.Attributes {
-		if !slices.Contains(allowed, prefix+name) {
-			t.Errorf("%s: %s: unknown argument %q", a.SrcRange, where, prefix+name)
-		}
-	}
-	for _, nb := range body.Blocks {
-		if nb.Type == "dynamic" {
-			label := nb.Labels[0]
-			if !slices.Contains(allowed, prefix+label) {
-				t.Errorf("%s: %s: unknown block %q (dynamic)", nb.Range(), where, prefix+label)
-				continue
-			}
-			for name := range nb.Body.Attributes {
-				if name != "for_each" && name != "iterator" && name != "labels" {
-					t.Errorf("%s: %s: dynamic %q: unexpected %q", nb.Range(), where, label, name)
-				}
-			}
-			for _, content := range nb.Body.Blocks {
-				if content.Type != "content" {
-					t.Errorf("%s: %s: dynamic %q: unexpected block %q", content.Range(), where, label, content.Type)
-					continue
-				}
-				checkBody(t, where, content.Body, prefix+label+".", allowed)
-			}
-			continue
-		}
-		if !slices.Contains(allowed, prefix+nb.Type) {
-			t.Errorf("%s: %s: unknown block %q", nb.Range(), where, prefix+nb.Type)
-			continue
-		}
-		checkBody(t, where, nb.Body, prefix+nb.Type+".", allowed)
-	}
-}
-
-// What `terraform validate` would check of references: every var.*,
-// local.* and resource reference names something declared, and a resource
-// attribute read is one its type has.
-func TestTerraformReferencesResolve(t *testing.T) {
-	c := loadTerraform(t)
-	iterators := map[string]bool{}
-	var all []hcl.Expression
-	var collect func(b *hclsyntax.Body, isVariable bool)
-	collect = func(b *hclsyntax.Body, isVariable bool) {
-		for name, a := range b.Attributes {
-			if isVariable && name == "type" { // type = string: a type, not a reference
-				continue
-			}
-			all = append(all, a.Expr)
-		}
-		for _, nb := range b.Blocks {
-			if nb.Type == "dynamic" {
-				iterators[nb.Labels[0]] = true
-			}
-			collect(nb.Body, false)
-		}
-	}
-	for _, body := range c.files {
-		for _, b := range body.Blocks {
-			collect(b.Body, b.Type == "variable")
-		}
-	}
-	for _, e := range all {
-		for _, r := range refs(e) {
-			where := e.Range().String()
-			switch {
-			case r[0] == "var":
-				if len(r) < 2 || c.variables[r[1]] == nil {
-					t.Errorf("%s: %s: no such variable", where, r)
-				}
-			case r[0] == "local":
-				if len(r) < 2 || c.locals[r[1]] == nil {
-					t.Errorf("%s: %s: no such local", where, r)
-				}
-			case r[0] == "path", r[0] == "terraform", r[0] == "count", r[0] == "each", r[0] == "self", iterators[r[0]]:
-			default:
-				if len(r) < 2 || c.resources[r[0]+"."+r[1]] == nil {
-					t.Errorf("%s: %s: no such resource", where, r)
-					continue
-				}
-				if len(r) >= 3 {
-					s := providerSchemas[r[0]]
-					if r[2] != "id" && !slices.Contains(s.args, r[2]) && !slices.Contains(s.computed, r[2]) {
-						t.Errorf("%s: %s: %s has no attribute %q", where, r, r[0], r[2])
-					}
-				}
-			}
-		}
-	}
-	// depends_on lists resources, which refs() reports like any other.
-}
+// --- Terraform: variables ----------------------------------------------------
 
 func TestTerraformVariables(t *testing.T) {
 	c := loadTerraform(t)
@@ -593,7 +384,8 @@ func TestTerraformVariables(t *testing.T) {
 		"zone": "ru-central1-a", "name_prefix": "photobot", "bucket_name": "", "cloud_id": "",
 		"replicate_input": `{"scale": 2}`, "replicate_image_field": "image", "replicate_webhook_secret": "",
 		"tg_webhook_secret": "", "public_url": "", "log_level": "info",
-		"handler_memory": int64(256), "handler_timeout": int64(30), "callback_memory": int64(256), "callback_timeout": int64(30),
+		"effects": "", "result_as": "", "default_effect": "", "bot_about": "",
+		"handler_memory": int64(128), "handler_timeout": int64(30), "callback_memory": int64(128), "callback_timeout": int64(30),
 	}
 	for name, v := range c.variables {
 		def := attr(v, "default")
@@ -920,9 +712,174 @@ func TestExtraEnvironmentNames(t *testing.T) {
 			t.Errorf("extra_environment should allow %s", want)
 		}
 	}
+	// These have their own variables (optionalSettings), which deploy.sh sets.
+	for env := range optionalSettings {
+		if slices.Contains(names, env) {
+			t.Errorf("extra_environment allows %s, which has its own variable", env)
+		}
+	}
 	for _, f := range fns {
 		if !slices.ContainsFunc(c.refsDeep(attr(f.block, "environment")), func(r ref) bool { return r.String() == "var.extra_environment" }) {
 			t.Errorf("%s: environment does not include var.extra_environment", f.addr)
+		}
+	}
+}
+
+// optionalSettings are the settings of both functions with a Terraform
+// variable of their own each, set only when not empty (so that photobot's
+// defaults apply otherwise): environment name -> variable.
+var optionalSettings = map[string]string{
+	"EFFECTS":        "effects",
+	"RESULT_AS":      "result_as",
+	"DEFAULT_EFFECT": "default_effect",
+	"BOT_ABOUT":      "bot_about",
+}
+
+func TestOptionalSettingsOnlyWhenSet(t *testing.T) {
+	c := loadTerraform(t)
+	fns := c.functions(t)
+	for env, name := range optionalSettings {
+		v := c.variables[name]
+		if v == nil {
+			t.Errorf("variable %s (%s) is missing", name, env)
+			continue
+		}
+		if typ := c.text(attr(v, "type")); typ != "string" {
+			t.Errorf("variable %s: type %s, want string", name, typ)
+		}
+		if def, ok := literalString(attr(v, "default")); !ok || def != "" {
+			t.Errorf("variable %s: default must be \"\" (not set)", name)
+		}
+		for fn, f := range fns {
+			if !f.env[env] {
+				t.Errorf("%s does not get %s", fn, env)
+			}
+		}
+		// var.X == "" ? {} : { ENV = var.X }, somewhere in the environment's locals.
+		found := false
+		for _, l := range c.locals {
+			hclsyntax.VisitAll(l.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+				cond, ok := n.(*hclsyntax.ConditionalExpr)
+				if !ok || c.text(cond.Condition) != "var."+name+` == ""` {
+					return nil
+				}
+				empty, ok1 := cond.TrueResult.(*hclsyntax.ObjectConsExpr)
+				set, ok2 := cond.FalseResult.(*hclsyntax.ObjectConsExpr)
+				if ok1 && ok2 && len(empty.Items) == 0 && len(set.Items) == 1 &&
+					hcl.ExprAsKeyword(set.Items[0].KeyExpr) == env && c.text(set.Items[0].ValueExpr) == "var."+name {
+					found = true
+				}
+				return nil
+			})
+		}
+		if !found {
+			t.Errorf("%s must be set only when given: var.%s == \"\" ? {} : { %s = var.%s }", env, name, env, name)
+		}
+	}
+}
+
+// Every variable photobot reads can be given to the functions (by its own
+// Terraform variable, from Lockbox, or through extra_environment), or is
+// meaningless there.
+func TestEveryPhotobotVariableCanBeDeployed(t *testing.T) {
+	c := loadTerraform(t)
+	fns := c.functions(t)
+	f := fns["fn-handler"]
+	if f == nil {
+		t.Fatal("no fn-handler")
+	}
+	var extra []string
+	for _, val := range blocks(c.variables["extra_environment"], "validation") {
+		extra = append(extra, tupleStrings(attr(val, "condition"))...)
+	}
+	notInFunctions := map[string]string{
+		"PORT":         "photobot serve's port; the functions take requests without one",
+		"DATA_DIR":     "photobot run's local storage; the functions use the bucket",
+		"EFFECTS_FILE": "a path on the deploying machine: deploy.sh passes the file's content as EFFECTS",
+	}
+	for _, v := range config.Vars {
+		_, local := notInFunctions[v.Name]
+		if !f.env[v.Name] && f.secret[v.Name] == [2]string{} && !slices.Contains(extra, v.Name) && !local {
+			t.Errorf("photobot reads %s, which a deployment cannot set: give it a Terraform variable (and deploy.sh a way to pass it), or allow it in extra_environment", v.Name)
+		}
+	}
+}
+
+// The settings deploy.sh reads with terraform console before the first
+// apply (local.settings_encoded) must not depend on anything created: only
+// variables and other such locals.
+func TestSettingsKnownBeforeApply(t *testing.T) {
+	c := loadTerraform(t)
+	enc := c.locals["settings_encoded"]
+	if enc == nil {
+		t.Fatal("local settings_encoded is missing (deploy.sh reads it with terraform console)")
+	}
+	for _, r := range c.refsDeep(enc.Expr) {
+		if r[0] != "var" && r[0] != "local" {
+			t.Errorf("local.settings_encoded depends on %s, unknown before the first apply", r)
+		}
+	}
+	// The functions' environment is the settings plus what exists only
+	// after an apply.
+	settings := c.objectKeys(c.locals["settings_environment"].Expr)
+	for k := range c.objectKeys(c.locals["function_environment"].Expr) {
+		if _, ok := settings[k]; !ok && k != "S3_BUCKET" && k != "PUBLIC_URL" {
+			t.Errorf("%s is in function_environment but not in settings_environment: the preflight and the 4 KB estimate would miss it", k)
+		}
+	}
+}
+
+// The variables' validations, run by Terraform itself: a plan of
+// variables.tf alone needs no provider.
+func TestTerraformVariableValidations(t *testing.T) {
+	tf := tool(t, "terraform")
+	dir := t.TempDir()
+	data, err := os.ReadFile("terraform/variables.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "variables.tf"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(vars map[string]string) (string, error) {
+		cmd := exec.Command(tf, "plan", "-input=false", "-no-color", "-lock=false")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+os.DevNull, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+		for k, v := range map[string]string{"folder_id": "b1gfolder", "tg_bot_token": "123:abc", "replicate_api_token": "r8_x"} {
+			cmd.Env = append(cmd.Env, "TF_VAR_"+k+"="+v)
+		}
+		for k, v := range vars {
+			cmd.Env = append(cmd.Env, "TF_VAR_"+k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	good := map[string]string{
+		"effects":        "[{\"id\": \"upscale\", \"model\": \"nightmareai/real-esrgan\"},\n {\"id\": \"cartoon\", \"title\": {\"ru\": \"Мульт\"}}]",
+		"result_as":      "both",
+		"default_effect": "upscale",
+		"bot_about":      "It's a bot.\nSecond line: \"quoted\", $HOME, 100%",
+		"handler_memory": "128",
+	}
+	if out, err := plan(good); err != nil {
+		t.Errorf("valid settings refused: %v\n%s", err, out)
+	}
+	if out, err := plan(nil); err != nil {
+		t.Errorf("the defaults refused: %v\n%s", err, out)
+	}
+	bad := map[string]string{
+		"effects":         `{"id": "upscale"}`,
+		"result_as":       "photos",
+		"default_effect":  "Up Scale",
+		"callback_memory": "100",
+	}
+	out, err := plan(bad)
+	if err == nil {
+		t.Fatalf("invalid settings accepted:\n%s", out)
+	}
+	for name := range bad {
+		if !strings.Contains(out, "var."+name) {
+			t.Errorf("no validation error for %s = %q:\n%s", name, bad[name], out)
 		}
 	}
 }
@@ -1164,7 +1121,11 @@ func TestOutputs(t *testing.T) {
 			t.Errorf("output %s is missing (deploy.sh reads it)", name)
 		}
 	}
+	s := loadSchemas(t)
 	secretRef := func(r ref) bool {
+		if sensitiveRef(s, r) {
+			return true
+		}
 		switch {
 		case r[0] == "var" && len(r) > 1:
 			if v := c.variables[r[1]]; v != nil {
@@ -1315,344 +1276,4 @@ func TestOpenAPISpecRendered(t *testing.T) {
 	}
 	doc := loadSpec(t, []byte(rendered))
 	checkRoutes(t, doc, map[string]string{httpapi.TelegramPath: "d4eHANDLER", httpapi.ReplicatePath: "d4eCALLBACK"})
-}
-
-// --- deploy.sh -----------------------------------------------------------------
-
-var fakeSecrets = map[string]string{
-	"TG_BOT_TOKEN":             "123456789:AAHfakeTOKENdoNotPrint_xyz",
-	"REPLICATE_API_TOKEN":      "r8_fakeReplicateTokenDoNotPrint",
-	"REPLICATE_WEBHOOK_SECRET": "whsec_ZmFrZXdlYmhvb2tzZWNyZXQ=",
-	"TG_WEBHOOK_SECRET":        "fakeGivenWebhookSecret_123",
-}
-
-func bash(t *testing.T) string { return tool(t, "bash") }
-
-// tool finds a command the test needs. In CI a missing one fails the test
-// (.ci/run installs Terraform); on a developer's machine it skips, saying
-// what to install (make tools).
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no %s in CI: .ci/run must install it", name)
-		}
-		t.Skipf("no %s here (make tools installs Terraform)", name)
-	}
-	return p
-}
-
-// runScript runs script (deploy.sh) with exactly env, and returns its output.
-func runScript(t *testing.T, script string, env []string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(bash(t), append([]string{script}, args...)...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func assertNoSecret(t *testing.T, out string, secrets ...string) {
-	t.Helper()
-	for i, s := range secrets {
-		if s != "" && strings.Contains(out, s) {
-			t.Errorf("output reveals secret #%d of %d", i+1, len(secrets))
-		}
-	}
-}
-
-func TestDeployDryRun(t *testing.T) {
-	empty := t.TempDir() // a PATH without yc, terraform, go, make: dry runs need none
-	env := []string{"PATH=" + empty, "HOME=" + t.TempDir(), "DRY_RUN=1"}
-	for k, v := range fakeSecrets {
-		env = append(env, k+"="+v)
-	}
-	var secrets []string
-	for _, v := range fakeSecrets {
-		secrets = append(secrets, v)
-	}
-
-	for _, args := range [][]string{{"deploy"}, {"plan"}} {
-		out, err := runScript(t, "deploy.sh", env, args...)
-		if err != nil {
-			t.Fatalf("deploy.sh %v: %v\n%s", args, err, out)
-		}
-		assertNoSecret(t, out, secrets...)
-		for _, want := range []string{
-			"+ make package",
-			"+ export TF_VAR_tg_bot_token=****",
-			"+ export TF_VAR_replicate_api_token=****",
-			"+ export TF_VAR_replicate_webhook_secret=****",
-			"+ export TF_VAR_tg_webhook_secret=****",
-			"+ terraform -chdir=deploy/terraform init -input=false",
-			"+ terraform -chdir=deploy/terraform apply -input=false -auto-approve -var public_url=\n",
-			"+ terraform -chdir=deploy/terraform apply -input=false -auto-approve -var 'public_url=https://<gateway-id>.apigw.yandexcloud.net'",
-			"yc lockbox payload get --id '<lockbox-secret-id>' --version-id '<s3-key-version-id>' --key AWS_ACCESS_KEY_ID",
-			"yc lockbox payload get --id '<lockbox-secret-id>' --version-id '<tokens-version-id>' --key TG_WEBHOOK_SECRET",
-			"+ export PUBLIC_URL='https://<gateway-id>.apigw.yandexcloud.net'",
-			"+ export AWS_SECRET_ACCESS_KEY=****",
-			"+ export TG_BOT_TOKEN=****",
-			"+ go run ./cmd/photobot setup",
-			"https://t.me/",
-			"yc logging read --group-name=default",
-			"getWebhookInfo",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("deploy.sh %v: output lacks %q\n%s", args, want, out)
-			}
-		}
-		if i, j := strings.Index(out, " apply "), strings.Index(out, "photobot setup"); i < 0 || j < i {
-			t.Errorf("deploy.sh %v: setup must run after terraform apply", args)
-		}
-	}
-
-	out, err := runScript(t, "deploy.sh", env, "destroy")
-	if err != nil {
-		t.Fatalf("deploy.sh destroy: %v\n%s", err, out)
-	}
-	assertNoSecret(t, out, secrets...)
-	for _, want := range []string{"bot****/deleteWebhook", "+ terraform -chdir=deploy/terraform destroy -input=false -auto-approve"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("deploy.sh destroy: output lacks %q\n%s", want, out)
-		}
-	}
-	if strings.Index(out, "deleteWebhook") > strings.Index(out, "terraform -chdir=deploy/terraform destroy") {
-		t.Errorf("deploy.sh destroy: the webhook must go before the functions")
-	}
-}
-
-func TestDeployNamesMissingPrerequisites(t *testing.T) {
-	empty := t.TempDir()
-	out, err := runScript(t, "deploy.sh", []string{"PATH=" + empty, "HOME=" + t.TempDir()}, "deploy")
-	if err == nil {
-		t.Fatalf("deploy.sh deploy without tools or credentials succeeded:\n%s", out)
-	}
-	for _, want := range []string{"yc not found", "terraform not found", "go not found", "TG_BOT_TOKEN is not set",
-		"REPLICATE_API_TOKEN is not set", "YC_TOKEN is not set", "YC_FOLDER_ID", "nothing was changed"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, "+ make package") || strings.Contains(out, "terraform -chdir") {
-		t.Errorf("deploy.sh ran steps despite missing prerequisites:\n%s", out)
-	}
-}
-
-// Stand-ins for yc, terraform, go, make and curl, so that deploy.sh runs for
-// real (not DRY_RUN) against a fake cloud: they log their calls, remember
-// what was applied and answer like the real tools.
-const stubTerraform = `
-printf 'terraform %s\n' "$*" >>"$STUB_LOG"
-args=()
-for a in "$@"; do case $a in -chdir=*) ;; *) args+=("$a") ;; esac; done
-set -- "${args[@]}"
-case $1 in
-version) echo "Terraform v1.5.7" ;;
-init) echo "Terraform has been successfully initialized!" ;;
-apply)
-	[[ -n ${TF_VAR_tg_bot_token:-} && -n ${TF_VAR_replicate_api_token:-} && -n ${TF_VAR_folder_id:-} ]] || { echo "stub: TF_VAR_* missing" >&2; exit 1; }
-	pu=none
-	while (($#)); do
-		if [[ $1 == -var ]]; then shift; case $1 in public_url=*) pu=${1#public_url=} ;; esac; fi
-		shift
-	done
-	[[ $pu != none ]] || { echo "stub: apply without -var public_url" >&2; exit 1; }
-	printf '%s' "$pu" >"$STUB_STATE/public_url"
-	echo apply >>"$STUB_STATE/applies"
-	echo "Apply complete!" ;;
-output)
-	name=${@: -1}
-	[[ -f $STUB_STATE/public_url ]] || { echo "No outputs found" >&2; exit 1; }
-	case $name in
-	gateway_url) printf 'https://d5dstub.apigw.yandexcloud.net' ;;
-	public_url) cat "$STUB_STATE/public_url" ;;
-	lockbox_secret_id) printf 'e6qsecret' ;;
-	lockbox_tokens_version_id) printf 'e6qtokens' ;;
-	lockbox_s3_key_version_id) printf 'e6qs3key' ;;
-	folder_id) printf 'b1gstubfolder' ;;
-	fn_handler_name) printf 'photobot-fn-handler' ;;
-	fn_callback_name) printf 'photobot-fn-callback' ;;
-	setup_environment) printf 'ALLOWED_USERS=12345,@alice\nLOG_LEVEL=info\nPUBLIC_URL=https://not-this-one\nREPLICATE_IMAGE_FIELD=image\nREPLICATE_INPUT={"scale": 2}\nREPLICATE_MODEL=owner/model:abc\nS3_BUCKET=photobot-0a1b2c3d\nS3_ENDPOINT_URL=https://storage.yandexcloud.net\nS3_REGION=ru-central1' ;;
-	*) echo "stub: no output $name" >&2; exit 1 ;;
-	esac ;;
-destroy) echo destroy >>"$STUB_STATE/destroys" ;;
-*) echo "stub: terraform $1" >&2; exit 1 ;;
-esac
-`
-
-const stubYC = `
-printf 'yc %s\n' "$*" >>"$STUB_LOG"
-case "$1 $2" in
-"lockbox payload")
-	key= ver=
-	while (($#)); do case $1 in --key) key=$2 ;; --version-id) ver=$2 ;; esac; shift; done
-	case $key:$ver in
-	AWS_ACCESS_KEY_ID:e6qs3key) printf 'YCAJEstubAccessKeyId' ;;
-	AWS_SECRET_ACCESS_KEY:e6qs3key) printf 'YCstubSecretAccessKeyValue' ;;
-	TG_WEBHOOK_SECRET:e6qtokens) printf 'stubGeneratedWebhookSecret' ;;
-	*) echo "stub: version $ver has no $key" >&2; exit 1 ;;
-	esac ;;
-"iam create-token") printf 't1.stubIamTokenDoNotPrint' ;;
-"config get") printf 'b1gstubfolder' ;;
-*) echo "stub: yc $*" >&2; exit 1 ;;
-esac
-`
-
-const stubGo = `
-printf 'go %s\n' "$*" >>"$STUB_LOG"
-[[ "$*" == "run ./cmd/photobot setup" ]] || { echo "stub: go $*" >&2; exit 1; }
-for v in ALLOWED_USERS TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL REPLICATE_INPUT REPLICATE_IMAGE_FIELD S3_BUCKET S3_ENDPOINT_URL S3_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PUBLIC_URL TG_WEBHOOK_SECRET LOG_LEVEL; do
-	printf '%s=%s\n' "$v" "${!v:-}" >>"$STUB_STATE/setup_env"
-done
-echo "ok    bucket: $S3_BUCKET at $S3_ENDPOINT_URL is reachable"
-echo "ok    telegram bot: @stub_photo_bot"
-echo "ok    telegram webhook: set to $PUBLIC_URL/webhook/telegram with a secret token, updates: message"
-`
-
-const stubMake = `
-printf 'make %s\n' "$*" >>"$STUB_LOG"
-`
-
-const stubCurl = `
-printf 'curl %s\n' "$*" >>"$STUB_LOG"
-cat >"$STUB_STATE/curl_config"
-echo '{"ok":true,"result":true,"description":"Webhook was deleted"}'
-`
-
-func TestDeployAgainstFakeCloud(t *testing.T) {
-	sh := bash(t)
-	root := t.TempDir() // a copy of the repository's layout: deploy.sh finds its root from its own path
-	bin, state := t.TempDir(), t.TempDir()
-	script, err := os.ReadFile("deploy.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{"deploy/terraform", "dist"} {
-		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "deploy/deploy.sh"), script, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"terraform": stubTerraform, "yc": stubYC, "go": stubGo, "make": stubMake, "curl": stubCurl} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!"+sh+"\nset -euo pipefail\n"+body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The few real tools deploy.sh uses outside DRY_RUN.
-	for _, name := range []string{"bash", "cat", "head", "mktemp", "rm", "tee"} {
-		p := tool(t, name)
-		if err := os.Symlink(p, filepath.Join(bin, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log, tmp := filepath.Join(state, "log"), t.TempDir()
-	env := []string{"PATH=" + bin, "HOME=" + t.TempDir(), "TMPDIR=" + tmp,
-		"STUB_LOG=" + log, "STUB_STATE=" + state,
-		"TG_BOT_TOKEN=" + fakeSecrets["TG_BOT_TOKEN"], "REPLICATE_API_TOKEN=" + fakeSecrets["REPLICATE_API_TOKEN"]}
-	secrets := []string{fakeSecrets["TG_BOT_TOKEN"], fakeSecrets["REPLICATE_API_TOKEN"], "t1.stubIamTokenDoNotPrint",
-		"YCAJEstubAccessKeyId", "YCstubSecretAccessKeyValue", "stubGeneratedWebhookSecret"}
-	read := func(name string) string {
-		data, _ := os.ReadFile(filepath.Join(state, name))
-		return string(data)
-	}
-	scriptPath := filepath.Join(root, "deploy/deploy.sh")
-
-	// First deploy: no gateway yet, so two applies, the second with its URL.
-	out, err := runScript(t, scriptPath, env, "deploy")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s\n--- calls:\n%s", err, out, read("log"))
-	}
-	assertNoSecret(t, out, secrets...)
-	assertNoSecret(t, read("log"), secrets...) // nothing secret on any command line
-	if n := strings.Count(read("applies"), "apply"); n != 2 {
-		t.Errorf("first deploy applied %d times, want 2\n%s", n, read("log"))
-	}
-	if !strings.Contains(read("log"), "apply -input=false -auto-approve -var public_url=https://d5dstub.apigw.yandexcloud.net") {
-		t.Errorf("the second apply must set public_url to the gateway's URL:\n%s", read("log"))
-	}
-	tfvars, _ := os.ReadFile(filepath.Join(root, "deploy/terraform/public_url.auto.tfvars"))
-	if string(tfvars) != "public_url = \"https://d5dstub.apigw.yandexcloud.net\"\n" {
-		t.Errorf("public_url.auto.tfvars = %q", tfvars)
-	}
-	setupEnv := read("setup_env")
-	for _, want := range []string{
-		"TG_BOT_TOKEN=" + fakeSecrets["TG_BOT_TOKEN"], "REPLICATE_API_TOKEN=" + fakeSecrets["REPLICATE_API_TOKEN"],
-		"PUBLIC_URL=https://d5dstub.apigw.yandexcloud.net\n", "S3_BUCKET=photobot-0a1b2c3d\n",
-		"AWS_ACCESS_KEY_ID=YCAJEstubAccessKeyId\n", "AWS_SECRET_ACCESS_KEY=YCstubSecretAccessKeyValue\n",
-		"TG_WEBHOOK_SECRET=stubGeneratedWebhookSecret\n", "REPLICATE_MODEL=owner/model:abc\n",
-		`REPLICATE_INPUT={"scale": 2}` + "\n", "S3_ENDPOINT_URL=https://storage.yandexcloud.net\n", "S3_REGION=ru-central1\n",
-		"ALLOWED_USERS=12345,@alice\n",
-	} {
-		if !strings.Contains(setupEnv, want) {
-			t.Errorf("photobot setup did not get %q; got:\n%s", strings.SplitN(want, "=", 2)[0], strings.Join(maskedLines(setupEnv), "\n"))
-		}
-	}
-	for _, want := range []string{"https://t.me/stub_photo_bot", "yc serverless function logs photobot-fn-handler --follow --folder-id=b1gstubfolder",
-		"yc logging read --group-name=default --folder-id=b1gstubfolder --follow"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("deploy output lacks %q\n%s", want, out)
-		}
-	}
-
-	if left, _ := os.ReadDir(tmp); len(left) > 0 {
-		t.Errorf("deploy left temporary files: %v", left)
-	}
-
-	// A later deploy knows the gateway: one apply.
-	if out, err := runScript(t, scriptPath, env, "deploy"); err != nil {
-		t.Fatalf("second deploy: %v\n%s", err, out)
-	}
-	if n := strings.Count(read("applies"), "apply"); n != 3 {
-		t.Errorf("a later deploy applied %d times, want 1", n-2)
-	}
-
-	// Destroy: the webhook first, the token never on curl's command line.
-	out, err = runScript(t, scriptPath, env, "destroy")
-	if err != nil {
-		t.Fatalf("destroy: %v\n%s\n--- calls:\n%s", err, out, read("log"))
-	}
-	assertNoSecret(t, out, secrets...)
-	assertNoSecret(t, read("log"), secrets...)
-	if cfg := read("curl_config"); !strings.Contains(cfg, "/bot"+fakeSecrets["TG_BOT_TOKEN"]+"/deleteWebhook") {
-		t.Errorf("curl did not get the deleteWebhook URL on stdin")
-	}
-	calls := read("log")
-	if i, j := strings.Index(calls, "curl "), strings.Index(calls, "terraform -chdir=deploy/terraform destroy"); i < 0 || j < i {
-		t.Errorf("destroy: want deleteWebhook, then terraform destroy:\n%s", calls)
-	}
-	if _, err := os.Stat(filepath.Join(root, "deploy/terraform/public_url.auto.tfvars")); !os.IsNotExist(err) {
-		t.Errorf("destroy left public_url.auto.tfvars")
-	}
-}
-
-func maskedLines(env string) []string {
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(env), "\n") {
-		name, _, _ := strings.Cut(line, "=")
-		out = append(out, name+"=...")
-	}
-	return out
-}
-
-func TestMakefileTargets(t *testing.T) {
-	data, err := os.ReadFile("../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := string(data)
-	for target, recipe := range map[string]string{
-		"deploy":         "./deploy/deploy.sh deploy",
-		"destroy":        "./deploy/deploy.sh destroy",
-		"deploy-dry-run": "DRY_RUN=1 ./deploy/deploy.sh deploy",
-	} {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(target) + `:.*\n\t` + regexp.QuoteMeta(recipe) + `$`)
-		if !re.MatchString(mk) {
-			t.Errorf("Makefile: want target %s running %q", target, recipe)
-		}
-	}
-	if fi, err := os.Stat("deploy.sh"); err != nil || fi.Mode()&0o111 == 0 {
-		t.Errorf("deploy/deploy.sh must be executable (make runs ./deploy/deploy.sh)")
-	}
 }

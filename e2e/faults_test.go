@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/photobot/photobot/httpapi"
-	"github.com/photobot/photobot/internal/faultproxy"
 	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/internal/faultproxy"
 	"github.com/photobot/photobot/internal/testenv"
 )
 

@@ -343,7 +343,9 @@ func TestFailuresAreSorted(t *testing.T) {
 }
 
 func TestWordsUsersRead(t *testing.T) {
-	c := menuCore(t, func(o *pipeline.Options) { o.About = pipeline.Text{"en": "Photos, better.", "ru": "Фото, только лучше."} })
+	c := menuCore(t, func(o *pipeline.Options) {
+		o.About = pipeline.Text{"en": "Photos, better.", "ru": "Фото, только лучше."}
+	})
 	ask := func(text, lang string) string {
 		t.Helper()
 		r, err := c.handle(&pipeline.Update{ID: 1, Message: &pipeline.Message{ID: 1, ChatID: 5, Private: true,

@@ -32,21 +32,43 @@ locals {
   # The gateway's domain stays the same for the gateway's lifetime.
   public_url = trimsuffix(var.public_url, "/")
 
-  # Plain environment of both functions. Nothing secret here: tokens, keys
-  # and webhook secrets come from Lockbox (the secrets blocks below).
-  function_environment = merge(
+  # Plain settings of both functions, all known before anything exists:
+  # deploy.sh reads them (settings_encoded) with `terraform console` before
+  # the first apply, for the preflight check and the 4 KB estimate of the
+  # environment. Nothing secret here: tokens, keys and webhook secrets come
+  # from Lockbox (the secrets blocks below). The optional ones are set only
+  # when given, so that photobot's own defaults apply otherwise.
+  settings_environment = merge(
     {
-      S3_BUCKET             = yandex_storage_bucket.main.bucket
-      S3_ENDPOINT_URL       = "https://storage.yandexcloud.net"
-      S3_REGION             = "ru-central1"
+      S3_ENDPOINT_URL = "https://storage.yandexcloud.net"
+      S3_REGION       = "ru-central1"
+      LOG_LEVEL       = var.log_level
+    },
+    # The menu of effects, or the single model: photobot refuses both, since
+    # each effect names its own model and inputs.
+    var.effects == "" ? {} : { EFFECTS = var.effects },
+    var.effects != "" ? {} : {
       REPLICATE_MODEL       = var.replicate_model
       REPLICATE_INPUT       = var.replicate_input
       REPLICATE_IMAGE_FIELD = var.replicate_image_field
-      LOG_LEVEL             = var.log_level
     },
+    var.result_as == "" ? {} : { RESULT_AS = var.result_as },
+    var.default_effect == "" ? {} : { DEFAULT_EFFECT = var.default_effect },
+    var.bot_about == "" ? {} : { BOT_ABOUT = var.bot_about },
     var.extra_environment,
+  )
+
+  # Plain environment of both functions: the settings, the bucket and the
+  # gateway's URL.
+  function_environment = merge(
+    local.settings_environment,
+    { S3_BUCKET = yandex_storage_bucket.main.bucket },
     local.public_url == "" ? {} : { PUBLIC_URL = local.public_url },
   )
+
+  # NAME=value words with urlencode()d values (no space, newline, quote or
+  # backslash left), which deploy.sh decodes with bash alone.
+  settings_encoded = join(" ", [for name, value in local.settings_environment : "${name}=${urlencode(value)}"])
 }
 
 resource "random_id" "bucket_suffix" {
@@ -156,6 +178,17 @@ resource "yandex_storage_bucket" "main" {
   }
 
   lifecycle_rule {
+    id      = "photobot-choices"
+    enabled = true
+    filter {
+      prefix = "choices/"
+    }
+    expiration {
+      days = 2
+    }
+  }
+
+  lifecycle_rule {
     id      = "photobot-setup"
     enabled = true
     filter {
@@ -234,13 +267,14 @@ resource "yandex_lockbox_secret_iam_member" "functions_payload" {
 # --- Functions ----------------------------------------------------------------
 #
 # Memory and timeouts:
-#  - fn-handler: 256 MB, because it streams photos of up to 20 MB (the most a
-#    bot may download) from Telegram into the bucket; 30 s, because it answers
-#    Telegram within 20 s, 24 with cleanup (Telegram waits ~60 s; a late answer only
-#    makes Telegram deliver the update again).
-#  - fn-callback: 256 MB, because it may download a result of up to 50 MB to
-#    upload it to Telegram itself; 30 s, because Replicate retries a webhook
-#    that fails or times out.
+#  - memory: 128 MB each (var.handler_memory, var.callback_memory), the
+#    smallest size, since the bot's measured peak RSS is about 25-29 MiB
+#    (README.md says how it was measured).
+#  - fn-handler: 30 s, because it answers Telegram within 20 s, 24 with
+#    cleanup (Telegram waits ~60 s; a late answer only makes Telegram deliver
+#    the update again).
+#  - fn-callback: 30 s, because Replicate retries a webhook that fails or
+#    times out.
 # user_hash is the zip's sha256, so `make package` + apply publishes a new
 # version exactly when the code changed. The zips are uploaded directly
 # (content.zip_filename; limit 3.5 MB) and are far smaller; Yandex builds

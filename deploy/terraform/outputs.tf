@@ -77,6 +77,6 @@ output "folder_id" {
 }
 
 output "setup_environment" {
-  description = "function_environment as NAME=value lines: what deploy.sh gives photobot setup besides the secrets."
-  value       = join("\n", [for name, value in local.function_environment : "${name}=${replace(value, "\n", " ")}"])
+  description = "function_environment as NAME=value lines, values urlencode()d: what deploy.sh gives photobot setup and doctor besides the secrets."
+  value       = join("\n", [for name, value in local.function_environment : "${name}=${urlencode(value)}"])
 }

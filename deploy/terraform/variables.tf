@@ -135,6 +135,53 @@ variable "public_url" {
   }
 }
 
+# The bot's menu of effects and how results are sent. Each is given to the
+# functions only when not empty, so that photobot's own defaults apply
+# otherwise (see the Configuration table in README.md). deploy.sh sets them
+# from EFFECTS (or the file EFFECTS_FILE), RESULT_AS, DEFAULT_EFFECT and
+# BOT_ABOUT.
+
+variable "effects" {
+  # A few KB at most: a function's environment is limited to 4 KB in total,
+  # Lockbox secrets included (deploy.sh refuses a larger one).
+  description = "EFFECTS: the JSON array of effects the bot offers (each a model with its inputs); empty: not set, the single effect of replicate_model."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.effects == "" || (startswith(trimspace(var.effects), "[") && can(jsondecode(var.effects)))
+    error_message = "effects must be a JSON array, e.g. [{\"id\": \"upscale\", \"model\": \"owner/name\"}]."
+  }
+}
+
+variable "result_as" {
+  description = "RESULT_AS: how results reach the user, photo, document or both; empty: not set (photobot's default)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "photo", "document", "both"], var.result_as)
+    error_message = "result_as: photo, document or both (or empty)."
+  }
+}
+
+variable "default_effect" {
+  description = "DEFAULT_EFFECT: id of the effect a photo gets when the user picks none; empty: not set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.default_effect == "" || can(regex("^[a-z0-9_]{1,32}$", var.default_effect))
+    error_message = "default_effect: an effect's id, 1-32 of a-z, 0-9 and _."
+  }
+}
+
+variable "bot_about" {
+  description = "BOT_ABOUT: the bot's about text; empty: not set."
+  type        = string
+  default     = ""
+}
+
 variable "extra_environment" {
   # Plain settings photobot reads besides the ones above, e.g.
   #   extra_environment = { ALLOWED_USERS = "12345,@alice", DAILY_LIMIT_PER_USER = "20" }
@@ -168,7 +215,7 @@ variable "log_level" {
 variable "handler_memory" {
   description = "Memory of fn-handler, MB (a multiple of 128)."
   type        = number
-  default     = 256
+  default     = 128
 
   validation {
     condition     = var.handler_memory >= 128 && var.handler_memory <= 4096 && var.handler_memory % 128 == 0
@@ -190,7 +237,7 @@ variable "handler_timeout" {
 variable "callback_memory" {
   description = "Memory of fn-callback, MB (a multiple of 128)."
   type        = number
-  default     = 256
+  default     = 128
 
   validation {
     condition     = var.callback_memory >= 128 && var.callback_memory <= 4096 && var.callback_memory % 128 == 0
