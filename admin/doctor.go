@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -14,194 +16,188 @@ import (
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/httpapi"
-	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/s3store"
 	"github.com/photobot/photobot/telegram"
 )
 
-// Doctor checks a deployment and writes one line per check: OK, WARN or
-// FAIL, with a hint. It reports false when anything failed. It never
-// changes anything but a probe object under setup/ (deleted again).
-func Doctor(ctx context.Context, getenv func(string) string, w io.Writer) bool {
-	d := &doctor{w: w, ok: true}
-	cfg, err := config.Load(getenv, config.Serve)
+// DoctorMode says what `photobot doctor` checks, when -mode does not:
+// a deployment (serve) when the environment names a bucket or a public
+// URL, else the local bot (run).
+func DoctorMode(getenv func(string) string) config.Mode {
+	if getenv("S3_BUCKET") != "" || getenv("PUBLIC_URL") != "" {
+		return config.Serve
+	}
+	return config.Run
+}
+
+var doctorOf = map[config.Mode]string{
+	config.Serve:     "a deployment (serve, the functions): configuration, bucket, Telegram webhook, Replicate",
+	config.Run:       "the local bot (photobot run): configuration, storage, bot token, no webhook, Replicate",
+	config.Preflight: "the tokens and the models, before a deploy creates anything",
+}
+
+// Doctor checks what mode needs and writes one line per check: OK, WARN or
+// FAIL, with a hint. It reports false when anything failed. It changes
+// nothing but a probe object under setup/ (deleted again).
+func Doctor(ctx context.Context, getenv func(string) string, mode config.Mode, w io.Writer) bool {
+	r := &report{w: w}
+	fmt.Fprintf(w, "checking %s\n\n", doctorOf[mode])
+	cfg, err := config.Load(getenv, mode)
 	var cerr *config.Error
 	switch {
 	case errors.As(err, &cerr):
+		where := "where the functions get their environment (Terraform variables, Lockbox)"
+		if mode != config.Serve {
+			where = "in the environment photobot runs with"
+		}
 		for _, p := range cerr.Problems {
-			d.fail("configuration", p, "set it where the functions get their environment (Terraform variables, Lockbox)")
+			r.fail("configuration", p, "set it "+where)
 		}
 	case err != nil:
-		d.fail("configuration", err.Error(), "")
+		r.fail("configuration", err.Error(), "")
 	default:
-		d.pass("configuration", "complete and well-formed")
+		r.ok("configuration", "complete and well-formed")
 	}
 	hc := app.HTTPClient()
-
-	if cfg.S3Bucket != "" && cfg.AccessKeyID != "" && cfg.SecretAccessKey != "" {
-		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
-			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: hc})
-		if err == nil {
-			d.storage(ctx, s, cfg)
-		} else {
-			d.fail("bucket", err.Error(), "")
-		}
+	if mode != config.Preflight {
+		doctorStorage(ctx, r, cfg, mode)
 	}
 	if cfg.TelegramToken != "" {
 		if tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc); err == nil {
-			d.telegram(ctx, tg, cfg, hc)
+			doctorTelegram(ctx, r, tg, cfg, mode, hc)
 		}
 	}
 	if cfg.ReplicateToken != "" {
-		d.replicate(ctx, replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc), cfg)
+		rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
+		if checkReplicate(ctx, r, rc, cfg) && mode == config.Serve {
+			doctorWebhookSecret(ctx, r, rc, cfg)
+		}
 	}
-	if d.ok {
-		fmt.Fprintln(w, "\nall checks passed")
-	} else {
+	if r.failed {
 		fmt.Fprintln(w, "\nsome checks FAILED: see the hints above")
+	} else {
+		fmt.Fprintln(w, "\nall checks passed")
 	}
-	return d.ok
+	return !r.failed
 }
 
-type doctor struct {
-	w  io.Writer
-	ok bool
-}
-
-func (d *doctor) line(level, name, detail, hint string) {
-	fmt.Fprintf(d.w, "%-5s %s: %s", level, name, detail)
-	if hint != "" {
-		fmt.Fprintf(d.w, "\n      hint: %s", hint)
-	}
-	fmt.Fprintln(d.w)
-}
-
-func (d *doctor) pass(name, detail string)       { d.line("OK", name, detail, "") }
-func (d *doctor) warn(name, detail, hint string) { d.line("WARN", name, detail, hint) }
-func (d *doctor) fail(name, detail, hint string) {
-	d.ok = false
-	d.line("FAIL", name, detail, hint)
-}
-
-func (d *doctor) storage(ctx context.Context, s *s3store.Store, cfg *config.Config) {
-	if err := s.CheckBucket(ctx); err != nil {
-		d.fail("bucket", err.Error(), "check S3_BUCKET, S3_ENDPOINT_URL and the access key's role (storage.editor)")
+func doctorStorage(ctx context.Context, r *report, cfg *config.Config, mode config.Mode) {
+	if cfg.S3Bucket == "" {
+		if mode == config.Run {
+			doctorDataDir(r, cfg.DataDir)
+		}
 		return
 	}
-	d.pass("bucket", cfg.S3Bucket+" is reachable")
-	rules, err := s.GetLifecycle(ctx)
-	if err != nil {
-		d.fail("lifecycle", err.Error(), "")
-	} else {
-		var missing []string
-		for _, want := range pipeline.LifecycleRules {
-			if !slices.ContainsFunc(rules, func(r s3store.LifecycleRule) bool { return r.Prefix == want.Prefix && r.Days == want.Days }) {
-				missing = append(missing, fmt.Sprintf("%s after %dd", want.Prefix, want.Days))
-			}
-		}
-		if len(missing) > 0 {
-			d.warn("lifecycle", "no rule expires "+strings.Join(missing, ", "), "run photobot setup (or terraform apply): without them tasks and claims pile up")
-		} else {
-			d.pass("lifecycle", fmt.Sprintf("all %d expiry rules present", len(pipeline.LifecycleRules)))
-		}
+	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
+		return // said by the configuration's check
 	}
-	if err := s.CheckConditionalWrites(ctx); err != nil {
-		d.fail("conditional writes", err.Error(), "this storage cannot give exactly-once delivery; use Yandex Object Storage, AWS S3 or MinIO")
-	} else {
-		d.pass("conditional writes", "If-None-Match: * is honoured")
-	}
-}
-
-func (d *doctor) telegram(ctx context.Context, tg *telegram.Client, cfg *config.Config, hc *http.Client) {
-	me, err := tg.GetMe(ctx)
+	s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+		AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: app.HTTPClient()})
 	if err != nil {
-		d.fail("telegram token", err.Error(), "check TG_BOT_TOKEN (from @BotFather)")
+		r.fail("bucket", err.Error(), "check S3_ENDPOINT_URL and the keys")
 		return
 	}
-	d.pass("telegram token", "bot @"+me.Username)
+	checkStore(ctx, r, s, cfg, false)
+}
+
+// doctorDataDir checks that photobot run can keep its state in DATA_DIR.
+func doctorDataDir(r *report, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.fail("storage", err.Error(), "set DATA_DIR to a directory this user may write, or S3_BUCKET to use a bucket")
+		return
+	}
+	f, err := os.CreateTemp(dir, ".doctor-")
+	if err != nil {
+		r.fail("storage", fmt.Sprintf("%s is not writable: %v", dir, errors.Unwrap(err)), "set DATA_DIR to a directory this user may write")
+		return
+	}
+	f.Close()
+	os.Remove(f.Name())
+	abs, _ := filepath.Abs(dir)
+	r.ok("storage", "local directory "+abs+" (no bucket needed)")
+}
+
+func doctorTelegram(ctx context.Context, r *report, tg *telegram.Client, cfg *config.Config, mode config.Mode, hc *http.Client) {
+	if _, ok := checkBot(ctx, r, tg, cfg.TelegramAPIURL); !ok || mode == config.Preflight {
+		return
+	}
 	info, err := tg.GetWebhookInfo(ctx)
 	if err != nil {
-		d.fail("telegram webhook", err.Error(), "")
+		r.fail("telegram webhook", err.Error(), telegramHint(err, cfg.TelegramAPIURL))
+		return
+	}
+	if mode == config.Run {
+		if info.URL != "" {
+			r.fail("telegram webhook", "set to "+info.URL+": Telegram refuses long polling while a bot has a webhook",
+				"run `photobot run --drop-webhook` (it deletes it; pending updates are kept)")
+		} else {
+			r.ok("telegram webhook", "none: long polling works")
+		}
 		return
 	}
 	want := cfg.PublicURL + httpapi.TelegramPath
 	switch {
 	case info.URL == "":
-		d.fail("telegram webhook", "not set", "run photobot setup")
+		r.fail("telegram webhook", "not set", "run photobot setup")
 	case cfg.PublicURL != "" && info.URL != want:
-		d.fail("telegram webhook", "points at "+info.URL+", not "+want, "run photobot setup")
+		r.fail("telegram webhook", "points at "+info.URL+", not "+want, "run photobot setup")
 	default:
-		d.pass("telegram webhook", info.URL)
+		r.ok("telegram webhook", info.URL)
 	}
-	if len(info.AllowedUpdates) > 0 && !slices.Contains(info.AllowedUpdates, "message") {
-		d.fail("telegram webhook", fmt.Sprintf("allowed_updates %v lacks message", info.AllowedUpdates), "run photobot setup")
+	if len(info.AllowedUpdates) > 0 {
+		var missing []string
+		for _, u := range telegram.AllowedUpdates {
+			if !slices.Contains(info.AllowedUpdates, u) {
+				missing = append(missing, u)
+			}
+		}
+		if len(missing) > 0 {
+			r.fail("telegram webhook", fmt.Sprintf("allowed_updates %v lacks %s", info.AllowedUpdates, strings.Join(missing, ", ")),
+				"run photobot setup (button presses arrive as callback_query)")
+		}
 	}
 	if info.PendingUpdateCount > 50 {
-		d.warn("pending updates", fmt.Sprintf("%d waiting", info.PendingUpdateCount), "the webhook is failing or slow: read the functions' logs")
+		r.warn("pending updates", fmt.Sprintf("%d waiting", info.PendingUpdateCount), "the webhook is failing or slow: read the functions' logs")
 	} else {
-		d.pass("pending updates", fmt.Sprint(info.PendingUpdateCount))
+		r.ok("pending updates", fmt.Sprint(info.PendingUpdateCount))
 	}
 	if info.LastErrorMessage != "" {
 		when := time.Unix(int64(info.LastErrorDate), 0).UTC().Format(time.RFC3339)
-		d.warn("last webhook error", info.LastErrorMessage+" at "+when, "Telegram retries; if it is recent, read the functions' logs")
+		r.warn("last webhook error", info.LastErrorMessage+" at "+when, "Telegram retries; if it is recent, read the functions' logs")
 	}
 	if cfg.PublicURL != "" {
-		d.secretEnforced(ctx, hc, want)
+		secretEnforced(ctx, r, hc, want)
 	}
 }
 
 // secretEnforced posts an update without the secret to the webhook: a
 // deployment that accepts it lets anyone spend its Replicate credit.
-func (d *doctor) secretEnforced(ctx context.Context, hc *http.Client, url string) {
+func secretEnforced(ctx context.Context, r *report, hc *http.Client, url string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader([]byte(`{"update_id":0}`)))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		d.fail("webhook secret", "the webhook is not reachable: "+err.Error(), "check PUBLIC_URL and the API Gateway")
+		r.fail("webhook secret", "the webhook is not reachable: "+err.Error(), "check PUBLIC_URL and the API Gateway")
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
-		d.pass("webhook secret", "updates without the secret token are refused (401)")
+		r.ok("webhook secret", "updates without the secret token are refused (401)")
 		return
 	}
-	d.fail("webhook secret", fmt.Sprintf("an update without the secret token got %s", resp.Status),
+	r.fail("webhook secret", fmt.Sprintf("an update without the secret token got %s", resp.Status),
 		"the endpoint must check TG_WEBHOOK_SECRET; redeploy, then run photobot setup")
 }
 
-func (d *doctor) replicate(ctx context.Context, rc *replicate.Client, cfg *config.Config) {
-	acct, err := rc.Account(ctx)
-	if err != nil {
-		d.fail("replicate token", err.Error(), "check REPLICATE_API_TOKEN (replicate.com/account/api-tokens)")
-		return
-	}
-	d.pass("replicate token", "account "+acct.Username)
-	if cfg.Model != (replicate.Model{}) {
-		info, err := rc.GetModel(ctx, cfg.Model)
-		switch {
-		case err != nil:
-			d.fail("replicate model", cfg.Model.Short()+": "+err.Error(), "check REPLICATE_MODEL")
-		case info == nil:
-			d.warn("replicate model", "a bare version id cannot be looked up", "give REPLICATE_MODEL as owner/name:version to have it checked")
-		default:
-			names := info.InputNames()
-			slices.Sort(names)
-			if len(names) > 0 && !slices.Contains(names, cfg.ImageField) {
-				d.fail("replicate model", fmt.Sprintf("%s has no input %q; its inputs: %s", cfg.Model.Short(), cfg.ImageField, strings.Join(names, ", ")),
-					"set REPLICATE_IMAGE_FIELD to the model's image input")
-			} else {
-				d.pass("replicate model", fmt.Sprintf("%s takes %q", cfg.Model.Short(), cfg.ImageField))
-			}
-		}
-	}
+func doctorWebhookSecret(ctx context.Context, r *report, rc *replicate.Client, cfg *config.Config) {
 	if cfg.ReplicateWebhookSecret != "" {
-		d.pass("replicate webhook secret", "configured (REPLICATE_WEBHOOK_SECRET)")
+		r.ok("replicate webhook secret", "configured (REPLICATE_WEBHOOK_SECRET)")
 	} else if _, err := rc.WebhookSecret(ctx); err != nil {
-		d.fail("replicate webhook secret", "cannot be fetched: "+err.Error(), "set REPLICATE_WEBHOOK_SECRET, or check the token")
+		r.fail("replicate webhook secret", "cannot be fetched: "+err.Error(), "set REPLICATE_WEBHOOK_SECRET (whsec_...), or check the token")
 	} else {
-		d.pass("replicate webhook secret", "retrievable from Replicate")
+		r.ok("replicate webhook secret", "retrievable from Replicate")
 	}
 }

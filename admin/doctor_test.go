@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/photobot/photobot/admin"
+	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/s3store"
@@ -19,7 +20,7 @@ import (
 
 func doctor(e *testenv.Env) (bool, string) {
 	var out bytes.Buffer
-	ok := admin.Doctor(context.Background(), func(k string) string { return e.Vars[k] }, &out)
+	ok := admin.Doctor(context.Background(), func(k string) string { return e.Vars[k] }, config.Serve, &out)
 	return ok, out.String()
 }
 
@@ -34,7 +35,7 @@ func TestDoctorOnAHealthyDeployment(t *testing.T) {
 	}
 	for _, want := range []string{"OK    configuration", "OK    bucket", "OK    lifecycle", "OK    conditional writes", "OK    telegram token: bot @",
 		"OK    telegram webhook: " + e.URL, "OK    webhook secret: updates without the secret token are refused (401)",
-		"OK    replicate token", `OK    replicate model: acme/photo-restore takes "image"`, "OK    replicate webhook secret"} {
+		"OK    replicate token", `OK    model: acme/photo-restore takes "image"`, "OK    replicate webhook secret"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
@@ -79,8 +80,8 @@ func TestDoctorFailures(t *testing.T) {
 			e.TG.SetWebhookInfo(120, "Wrong response from the webhook: 502 Bad Gateway", time.Now())
 		}, "WARN  last webhook error: Wrong response from the webhook: 502 Bad Gateway"},
 		{"bad replicate token", false, set("REPLICATE_API_TOKEN", "r8_nope"), "FAIL  replicate token"},
-		{"model without the image input", false, set("REPLICATE_IMAGE_FIELD", "input_image"), `FAIL  replicate model: acme/photo-restore has no input "input_image"`},
-		{"unknown model", false, set("REPLICATE_MODEL", "acme/nothing"), "FAIL  replicate model"},
+		{"model without the image input", false, set("REPLICATE_IMAGE_FIELD", "input_image"), `FAIL  model: acme/photo-restore has no input "input_image"`},
+		{"unknown model", false, set("REPLICATE_MODEL", "acme/nothing"), "FAIL  model: acme/nothing"},
 		{"webhook secret unavailable", false, func(e *testenv.Env) { e.RP.FailAlways("secret", 500, `{"status":500}`) }, "FAIL  replicate webhook secret"},
 	}
 	for _, tc := range cases {

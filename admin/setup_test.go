@@ -21,7 +21,8 @@ func TestSetupIsIdempotent(t *testing.T) {
 		if err := admin.Setup(context.Background(), e.Bot, &out); err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, &out)
 		}
-		for _, want := range []string{"ok    bucket", "ok    lifecycle", "ok    conditional writes", "ok    replicate", "ok    telegram bot: @", "ok    telegram webhook"} {
+		for _, want := range []string{"OK    bucket", "OK    lifecycle", "OK    conditional writes", "OK    replicate token", `OK    model: acme/photo-restore takes "image"`,
+			"OK    telegram token: bot @", "OK    telegram commands", "OK    telegram webhook"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("run %d: output lacks %q:\n%s", run, want, &out)
 			}
@@ -41,7 +42,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 		}
 	}
 	wh := e.TG.Webhook()
-	if wh.URL != e.URL+"/webhook/telegram" || wh.SecretToken != testenv.WebhookSecret || strings.Join(wh.AllowedUpdates, ",") != "message" {
+	if wh.URL != e.URL+"/webhook/telegram" || wh.SecretToken != testenv.WebhookSecret || strings.Join(wh.AllowedUpdates, ",") != "message,callback_query" {
 		t.Errorf("webhook = %+v", wh)
 	}
 	if keys := e.Keys("setup/"); len(keys) != 0 {
@@ -57,9 +58,9 @@ func TestSetupFailsClearly(t *testing.T) {
 	}{
 		{"missing bucket", map[string]string{"S3_BUCKET": "no-such-bucket-photobot"}, "FAIL  bucket"},
 		{"wrong image field", map[string]string{"REPLICATE_IMAGE_FIELD": "input_image"}, `no input "input_image"`},
-		{"unknown model", map[string]string{"REPLICATE_MODEL": "acme/nothing"}, "FAIL  replicate"},
-		{"bad replicate token", map[string]string{"REPLICATE_API_TOKEN": "r8_wrong"}, "token refused"},
-		{"bad telegram token", map[string]string{"TG_BOT_TOKEN": "1:wrong"}, "FAIL  telegram bot"},
+		{"unknown model", map[string]string{"REPLICATE_MODEL": "acme/nothing"}, "hint: Replicate has no model acme/nothing"},
+		{"bad replicate token", map[string]string{"REPLICATE_API_TOKEN": "r8_wrong"}, "hint: Replicate refuses REPLICATE_API_TOKEN"},
+		{"bad telegram token", map[string]string{"TG_BOT_TOKEN": "1:wrong"}, "hint: Telegram refuses TG_BOT_TOKEN"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +73,11 @@ func TestSetupFailsClearly(t *testing.T) {
 			err := admin.Setup(context.Background(), e.Bot, &out)
 			if err == nil || !strings.Contains(out.String(), tc.want) {
 				t.Errorf("err %v, output:\n%s\nwant %q", err, &out, tc.want)
+			}
+			// The reason is printed once, in the report; the error only
+			// names the step.
+			if err != nil && strings.Contains(err.Error(), "hint") {
+				t.Errorf("the error repeats the report: %v", err)
 			}
 			if e.TG.Webhook().URL != "" {
 				t.Errorf("webhook set although setup failed")

@@ -31,9 +31,15 @@ const (
 	Run
 	// Setup: prepares the bucket and the Telegram webhook.
 	Setup
-	// Doctor: checks a deployment; reports what is missing instead of failing.
-	Doctor
+	// Preflight: the tokens and the models only, as a deploy checks them
+	// before it creates anything (photobot doctor -mode preflight).
+	Preflight
 )
+
+// String is the command of the mode.
+func (m Mode) String() string {
+	return [...]string{"serve", "run", "setup", "preflight"}[m]
+}
 
 // Config is photobot's configuration. Field comments name the variable.
 type Config struct {
@@ -114,6 +120,31 @@ var Vars = []Var{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
+// readBy names the commands that read a variable, where not all do.
+var readBy = map[string][]string{
+	"S3_BUCKET":                {"run", "serve", "setup", "doctor"},
+	"AWS_ACCESS_KEY_ID":        {"run", "serve", "setup", "doctor"},
+	"AWS_SECRET_ACCESS_KEY":    {"run", "serve", "setup", "doctor"},
+	"S3_ENDPOINT_URL":          {"run", "serve", "setup", "doctor"},
+	"S3_REGION":                {"run", "serve", "setup", "doctor"},
+	"PUBLIC_URL":               {"serve", "setup", "doctor"},
+	"TG_WEBHOOK_SECRET":        {"serve", "setup", "doctor"},
+	"REPLICATE_WEBHOOK_SECRET": {"serve", "doctor"},
+	"PORT":                     {"serve"},
+	"DATA_DIR":                 {"run", "doctor"},
+}
+
+// VarsFor lists the variables command reads.
+func VarsFor(command string) []Var {
+	var out []Var
+	for _, v := range Vars {
+		if cmds, ok := readBy[v.Name]; !ok || slices.Contains(cmds, command) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 var (
 	tokenRe  = regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`)
 	secretRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -136,7 +167,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	}
 	need := func(name string) string {
 		v := get(name, "")
-		if v == "" && mode != Doctor {
+		if v == "" {
 			bad(name, "missing; %s", meaning(name))
 			missing = append(missing, name)
 		}
@@ -244,7 +275,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	c.S3Bucket = get("S3_BUCKET", "")
 	c.S3Endpoint = get("S3_ENDPOINT_URL", "https://storage.yandexcloud.net")
 	c.S3Region = get("S3_REGION", "ru-central1")
-	if mode != Run || c.S3Bucket != "" {
+	if mode == Serve || mode == Setup || mode == Run && c.S3Bucket != "" {
 		c.S3Bucket = need("S3_BUCKET")
 		c.AccessKeyID = need("AWS_ACCESS_KEY_ID")
 		c.SecretAccessKey = need("AWS_SECRET_ACCESS_KEY")
@@ -256,7 +287,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		bad("S3_ENDPOINT_URL", "%v", err)
 	}
 
-	if mode != Run {
+	if mode == Serve || mode == Setup {
 		c.PublicURL = strings.TrimRight(need("PUBLIC_URL"), "/")
 		if c.PublicURL != "" {
 			if err := checkURL(c.PublicURL); err != nil {

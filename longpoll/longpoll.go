@@ -32,9 +32,6 @@ type Runner struct {
 	Parallel int
 }
 
-// AllowedUpdates are the kinds of update the bot reads.
-var AllowedUpdates = []string{"message", "callback_query"}
-
 // ErrWebhookSet: Telegram refuses getUpdates while a webhook is set.
 var ErrWebhookSet = errors.New("a webhook is set for this bot")
 
@@ -57,9 +54,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("checking the bot's webhook: %w", err)
 	}
 	if info.URL != "" {
-		return fmt.Errorf("%w (%s): long polling cannot work while it is. "+
-			"Remove it with: curl \"https://api.telegram.org/bot$TG_BOT_TOKEN/deleteWebhook\" "+
-			"(pending updates are kept); `photobot setup` sets it again", ErrWebhookSet, info.URL)
+		return fmt.Errorf("%w (%s): long polling cannot work while it is; "+
+			"`photobot run --drop-webhook` deletes it (pending updates are kept; `photobot setup` sets it again)", ErrWebhookSet, info.URL)
 	}
 	r.Log.Info("polling Telegram for updates")
 
@@ -69,7 +65,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if !sleep(ctx, wait) {
 			break
 		}
-		updates, err := r.Telegram.GetUpdates(ctx, offset, r.PollTimeout, AllowedUpdates)
+		updates, err := r.Telegram.GetUpdates(ctx, offset, r.PollTimeout, telegram.AllowedUpdates)
 		if err != nil {
 			if ctx.Err() != nil {
 				break

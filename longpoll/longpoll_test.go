@@ -106,7 +106,7 @@ func TestRunRefusesWhileAWebhookIsSet(t *testing.T) {
 	}
 	resp.Body.Close()
 	err = r.Run(context.Background())
-	if !errors.Is(err, longpoll.ErrWebhookSet) || !strings.Contains(err.Error(), "deleteWebhook") {
+	if !errors.Is(err, longpoll.ErrWebhookSet) || !strings.Contains(err.Error(), "photobot run --drop-webhook") {
 		t.Errorf("Run = %v, want ErrWebhookSet saying how to remove it", err)
 	}
 }

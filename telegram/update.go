@@ -11,6 +11,10 @@ import (
 // public Bot API.
 const MaxDownloadSize = 20 << 20
 
+// AllowedUpdates are the kinds of update the bot reads: messages (photos,
+// commands) and presses of its buttons.
+var AllowedUpdates = []string{"message", "callback_query"}
+
 // The wire form of the parts of an Update photobot reads
 // (core.telegram.org/bots/api#update). Decoding into these small structs
 // instead of go-telegram's models.Update costs a fraction of the

@@ -28,11 +28,58 @@ func TestMisconfigurationIsOneClearError(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if err := Main(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, &out, &errOut); err == nil || !strings.Contains(errOut.String(), "photobot serve") {
+	none := func(string) string { return "" }
+	if err := Main(context.Background(), []string{"frobnicate"}, none, &out, &errOut); exitCode(err) != 2 || !strings.Contains(errOut.String(), "photobot serve") {
 		t.Errorf("unknown command: %v, %q", err, errOut.String())
 	}
-	if err := Main(context.Background(), []string{"help"}, func(string) string { return "" }, &out, &errOut); err != nil || !strings.Contains(out.String(), "photobot run") {
-		t.Errorf("help: %v, %q", err, out.String())
+	if err := Main(context.Background(), []string{"help"}, none, &out, &errOut); err != nil {
+		t.Errorf("help: %v", err)
+	}
+	// Someone holding only the binary learns every command in a line.
+	for _, cmd := range []string{"run", "serve", "setup", "doctor"} {
+		if !strings.Contains(out.String(), "photobot "+cmd+" ") {
+			t.Errorf("usage does not list %s:\n%s", cmd, &out)
+		}
+	}
+	if !strings.Contains(out.String(), "billed to your Replicate account") {
+		t.Errorf("usage does not say who pays:\n%s", &out)
+	}
+}
+
+// "photobot <command> -h" prints the command's usage and the variables
+// it reads, and starts nothing, even with a complete environment.
+func TestCommandHelp(t *testing.T) {
+	full := map[string]string{"TG_BOT_TOKEN": "1:a", "REPLICATE_API_TOKEN": "r8", "REPLICATE_MODEL": "o/m",
+		"TELEGRAM_API_URL": "http://127.0.0.1:1", "REPLICATE_API_URL": "http://127.0.0.1:1"}
+	for cmd, want := range map[string][]string{
+		"run":    {"Usage: photobot run", "-drop-webhook", "* TG_BOT_TOKEN", "DATA_DIR", "ALLOWED_USERS"},
+		"serve":  {"Usage: photobot serve", "* PUBLIC_URL", "PORT", "* S3_BUCKET"},
+		"setup":  {"Usage: photobot setup", "* TG_WEBHOOK_SECRET"},
+		"doctor": {"Usage: photobot doctor", "-mode", "preflight"},
+	} {
+		var out, errOut bytes.Buffer
+		err := Main(context.Background(), []string{cmd, "-h"}, func(k string) string { return full[k] }, &out, &errOut)
+		if exitCode(err) != 0 {
+			t.Errorf("%s -h: %v", cmd, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(errOut.String(), w) {
+				t.Errorf("%s -h lacks %q:\n%s", cmd, w, &errOut)
+			}
+		}
+		if cmd == "run" && strings.Contains(errOut.String(), "PUBLIC_URL") {
+			t.Errorf("run -h lists PUBLIC_URL, which run does not read")
+		}
+		if strings.Contains(errOut.String(), "running as") || strings.Contains(errOut.String(), "FAIL") {
+			t.Errorf("%s -h started the command:\n%s", cmd, &errOut)
+		}
+	}
+	for _, args := range [][]string{{"run", "--verbose"}, {"serve", "-drop-webhook"}, {"setup", "extra"}, {"doctor", "-mode", "cloud"}} {
+		var errOut bytes.Buffer
+		err := Main(context.Background(), args, func(k string) string { return full[k] }, &bytes.Buffer{}, &errOut)
+		if exitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error (exit 2)", args, err)
+		}
 	}
 }
 

@@ -1,0 +1,199 @@
+// Package admin holds the operator's commands: setup prepares the cloud
+// side, doctor checks it (or a local bot, or a deploy before it starts),
+// and the checks photobot run makes before it polls. Each prints one line
+// per step, with a hint when something is wrong.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/photobot/photobot/config"
+	"github.com/photobot/photobot/pipeline"
+	"github.com/photobot/photobot/replicate"
+	"github.com/photobot/photobot/s3store"
+	"github.com/photobot/photobot/telegram"
+)
+
+// report writes the lines of a check: OK, WARN or FAIL, name, detail, and a
+// hint on the next line.
+type report struct {
+	w      io.Writer
+	failed bool
+}
+
+func (r *report) line(level, name, detail, hint string) {
+	fmt.Fprintf(r.w, "%-5s %s: %s\n", level, name, detail)
+	if hint != "" {
+		fmt.Fprintf(r.w, "      hint: %s\n", hint)
+	}
+}
+
+func (r *report) ok(name, detail string)         { r.line("OK", name, detail, "") }
+func (r *report) warn(name, detail, hint string) { r.line("WARN", name, detail, hint) }
+func (r *report) fail(name, detail, hint string) {
+	r.failed = true
+	r.line("FAIL", name, detail, hint)
+}
+
+// checkBot checks the bot token (getMe) and returns the bot's username.
+func checkBot(ctx context.Context, r *report, tg *telegram.Client, apiURL string) (string, bool) {
+	me, err := tg.GetMe(ctx)
+	if err != nil {
+		r.fail("telegram token", err.Error(), telegramHint(err, apiURL))
+		return "", false
+	}
+	r.ok("telegram token", "bot @"+me.Username)
+	return me.Username, true
+}
+
+// checkReplicate checks the Replicate token and every effect's model: it
+// exists, and takes the effect's image input (and prompt input).
+func checkReplicate(ctx context.Context, r *report, rc *replicate.Client, cfg *config.Config) bool {
+	acct, err := rc.Account(ctx)
+	if err != nil {
+		r.fail("replicate token", err.Error(), replicateHint(err, cfg.ReplicateAPIURL, ""))
+		return false
+	}
+	r.ok("replicate token", "account "+acct.Username)
+	ok := true
+	for _, e := range cfg.Effects {
+		if !checkEffect(ctx, r, rc, cfg, e) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+func checkEffect(ctx context.Context, r *report, rc *replicate.Client, cfg *config.Config, e pipeline.Effect) bool {
+	name := "model"
+	if len(cfg.Effects) > 1 {
+		name = "effect " + e.ID
+	}
+	m, err := replicate.ParseModel(e.Model)
+	if err != nil {
+		r.fail(name, err.Error(), "check the model's name")
+		return false
+	}
+	info, err := rc.GetModel(ctx, m)
+	switch {
+	case err != nil:
+		r.fail(name, m.Short()+": "+err.Error(), replicateHint(err, cfg.ReplicateAPIURL, m.String()))
+		return false
+	case info == nil:
+		r.warn(name, m.Short()+": a bare version id cannot be looked up", "give the model as owner/name:version to have it checked")
+		return true
+	}
+	names := info.InputNames()
+	slices.Sort(names)
+	field := "the effect's image_field"
+	if cfg.Model != (replicate.Model{}) { // the one effect of REPLICATE_MODEL
+		field = "REPLICATE_IMAGE_FIELD"
+	}
+	if len(names) > 0 && !slices.Contains(names, e.ImageField) {
+		r.fail(name, fmt.Sprintf("%s has no input %q; its inputs: %s", m.Short(), e.ImageField, strings.Join(names, ", ")),
+			"set "+field+" to the model's image input")
+		return false
+	}
+	if e.PromptField != "" && len(names) > 0 && !slices.Contains(names, e.PromptField) {
+		r.fail(name, fmt.Sprintf("%s has no input %q for the caption; its inputs: %s", m.Short(), e.PromptField, strings.Join(names, ", ")),
+			"set the prompt field (REPLICATE_PROMPT_FIELD, or the effect's prompt_field) to one of them, or leave it unset")
+		return false
+	}
+	r.ok(name, fmt.Sprintf("%s takes %q", m.Short(), e.ImageField))
+	return true
+}
+
+// Ready is what photobot run checks before it polls: the bot token, the
+// models, and that no webhook is set (Telegram refuses long polling then;
+// dropWebhook deletes it instead). It writes the report to w and returns
+// the bot's username, or an error when the bot cannot work.
+func Ready(ctx context.Context, cfg *config.Config, tg *telegram.Client, rc *replicate.Client, dropWebhook bool, w io.Writer) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	r := &report{w: w}
+	name, ok := checkBot(ctx, r, tg, cfg.TelegramAPIURL)
+	if !ok {
+		return "", errors.New("the bot token does not work (see above)")
+	}
+	if ok := checkReplicate(ctx, r, rc, cfg); !ok {
+		return "", errors.New("a model cannot run (see above)")
+	}
+	info, err := tg.GetWebhookInfo(ctx)
+	switch {
+	case err != nil:
+		r.fail("telegram webhook", err.Error(), telegramHint(err, cfg.TelegramAPIURL))
+		return "", errors.New("cannot read the bot's webhook (see above)")
+	case info.URL != "" && dropWebhook:
+		if err := tg.DeleteWebhook(ctx); err != nil {
+			r.fail("telegram webhook", "could not delete it: "+err.Error(), telegramHint(err, cfg.TelegramAPIURL))
+			return "", errors.New("the webhook could not be deleted (see above)")
+		}
+		r.ok("telegram webhook", "deleted "+info.URL+" (pending updates kept; photobot setup sets it again)")
+	case info.URL != "":
+		r.fail("telegram webhook", "set to "+info.URL+": Telegram refuses long polling while a bot has a webhook",
+			"run `photobot run --drop-webhook` to delete it (pending updates are kept; `photobot setup` sets it again)")
+		return "", errors.New("the bot has a webhook (see above)")
+	default:
+		r.ok("telegram webhook", "none: long polling")
+	}
+	return name, nil
+}
+
+// checkStore checks the bucket: reachable, lifecycle rules, conditional
+// writes. put, when set, puts the rules (setup) instead of only reading
+// them (doctor).
+func checkStore(ctx context.Context, r *report, s *s3store.Store, cfg *config.Config, put bool) bool {
+	if err := s.CheckBucket(ctx); err != nil {
+		r.fail("bucket", storeDetail(err), storeHint(err))
+		return false
+	}
+	r.ok("bucket", fmt.Sprintf("%s at %s is reachable", cfg.S3Bucket, cfg.S3Endpoint))
+	var want []s3store.LifecycleRule
+	var parts []string
+	for _, l := range pipeline.LifecycleRules {
+		want = append(want, s3store.LifecycleRule{ID: l.ID, Prefix: l.Prefix, Days: l.Days})
+		parts = append(parts, fmt.Sprintf("%s after %dd", l.Prefix, l.Days))
+	}
+	if put {
+		if err := s.PutLifecycle(ctx, want); err != nil {
+			r.fail("lifecycle", storeDetail(err), storeHint(err))
+			return false
+		}
+		r.ok("lifecycle", "expire "+strings.Join(parts, ", "))
+	} else if rules, err := s.GetLifecycle(ctx); err != nil {
+		r.fail("lifecycle", storeDetail(err), storeHint(err))
+	} else {
+		var missing []string
+		for _, w := range want {
+			if !slices.ContainsFunc(rules, func(r s3store.LifecycleRule) bool { return r.Prefix == w.Prefix && r.Days == w.Days }) {
+				missing = append(missing, fmt.Sprintf("%s after %dd", w.Prefix, w.Days))
+			}
+		}
+		if len(missing) > 0 {
+			r.warn("lifecycle", "no rule expires "+strings.Join(missing, ", "), "run photobot setup (or terraform apply): without them tasks and claims pile up")
+		} else {
+			r.ok("lifecycle", fmt.Sprintf("all %d expiry rules present", len(want)))
+		}
+	}
+	if err := s.CheckConditionalWrites(ctx); err != nil {
+		r.fail("conditional writes", storeDetail(err), "this storage cannot give exactly-once delivery; use Yandex Object Storage, AWS S3 or MinIO")
+		return false
+	}
+	r.ok("conditional writes", "If-None-Match: * is honoured (a second create is refused)")
+	return true
+}
+
+// storeDetail is a store error without the hint it ends with (the report
+// prints the hint on a line of its own).
+func storeDetail(err error) string {
+	if h := s3store.Hint(err); h != "" {
+		return strings.TrimSuffix(err.Error(), ": "+h)
+	}
+	return err.Error()
+}
