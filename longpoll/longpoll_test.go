@@ -2,6 +2,7 @@ package longpoll_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -108,5 +109,57 @@ func TestRunRefusesWhileAWebhookIsSet(t *testing.T) {
 	err = r.Run(context.Background())
 	if !errors.Is(err, longpoll.ErrWebhookSet) || !strings.Contains(err.Error(), "photobot run --drop-webhook") {
 		t.Errorf("Run = %v, want ErrWebhookSet saying how to remove it", err)
+	}
+}
+
+// The menu in photobot run: the menu, a press from getUpdates, the result.
+func TestRunWithAMenu(t *testing.T) {
+	tg := fake.NewTelegram(t, testenv.BotToken)
+	rp := fake.NewReplicate(t, testenv.ReplicateToken)
+	rp.SetModel("acme", "rembg", "", "image")
+	vars := map[string]string{
+		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken, "DATA_DIR": t.TempDir(),
+		"TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL,
+		"EFFECTS": `[{"id":"restore","title":"Restore","model":"acme/photo-restore"},{"id":"nobg","title":"No background","model":"acme/rembg","send":"document"}]`,
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	tg.PushUpdate(photoUpdate(tg, 2002, fake.JPEG(64, 48)))
+	menu := tg.WaitCalls(t, "sendMessage", 1, 10*time.Second)[0]
+	if menu.Params["text"] != "Что сделать с этим фото?" || !strings.Contains(menu.Params["reply_markup"], "e:nobg") {
+		t.Fatalf("menu %v", menu.Params)
+	}
+	var msg struct {
+		MessageID int `json:"message_id"`
+	}
+	json.Unmarshal(menu.Result, &msg)
+	tg.PushUpdate(tg.Press(t, 2002, msg.MessageID, "e:nobg", fake.User{ID: 2002, LanguageCode: "ru"}))
+	doc := tg.WaitCalls(t, "sendDocument", 1, 10*time.Second)[0]
+	if !strings.HasPrefix(doc.Params["caption"], "No background") || len(doc.Files["document"]) == 0 {
+		t.Errorf("result %v", doc.Params)
+	}
+	if p := tg.Presses(); len(p) != 1 || len(p[0].Answers) != 1 || p[0].Answers[0].Error != "" {
+		t.Errorf("the press was not answered once: %+v", p)
+	}
+	tg.WaitCalls(t, "editMessageText", 2, 10*time.Second) // processing, then done
+	if m, _ := tg.Message(2002, msg.MessageID); !strings.HasPrefix(m.Text, "✅ No background") {
+		t.Errorf("status %q", m.Text)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-telegram/bot"
+
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/testenv"
+	"github.com/photobot/photobot/telegram"
 	"github.com/photobot/photobot/yc"
 	"github.com/photobot/photobot/yc/pack"
 )
@@ -67,20 +71,29 @@ type host struct {
 
 func (h host) invoke(t *testing.T, event []byte) yc.Response {
 	t.Helper()
-	resp, err := http.Post(h.url+"/invoke", "application/json", bytes.NewReader(event))
+	r, err := h.call(event)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// call is one invocation, as the runtime makes it.
+func (h host) call(event []byte) (yc.Response, error) {
+	resp, err := http.Post(h.url+"/invoke", "application/json", bytes.NewReader(event))
+	if err != nil {
+		return yc.Response{}, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		t.Fatalf("host: %d %s", resp.StatusCode, body)
+		return yc.Response{}, fmt.Errorf("host: %d %s", resp.StatusCode, body)
 	}
 	var r yc.Response
 	if err := json.Unmarshal(body, &r); err != nil {
-		t.Fatalf("function answered %s: %v", body, err)
+		return yc.Response{}, fmt.Errorf("function answered %s: %v", body, err)
 	}
-	return r
+	return r, nil
 }
 
 // gateway plays API Gateway in front of the two functions: every request
@@ -100,7 +113,13 @@ func gateway(t *testing.T, routes map[string]host) http.Handler {
 			ev.Headers[k] = r.Header.Get(k)
 		}
 		data, _ := json.Marshal(ev)
-		resp := h.invoke(t, data)
+		resp, err := h.call(data)
+		if err != nil {
+			// As API Gateway answers when the function fails.
+			t.Errorf("%s: %v", r.URL.Path, err)
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
 		for k, v := range resp.Headers {
 			w.Header().Set(k, v)
 		}
@@ -132,11 +151,7 @@ func TestPackagedFunctions(t *testing.T) {
 	os.WriteFile(filepath.Join(hostDir, "go.mod"), []byte("module host\n\ngo 1.23\n"), 0o644)
 	build(t, hostDir, nil, "build", "-o", "host", ".")
 
-	vars := os.Environ()
-	for k, v := range e.Vars {
-		vars = append(vars, k+"="+v)
-	}
-	hosts := map[string]host{}
+	plugins := map[string]string{} // function → its plugin
 	for _, fn := range pack.Functions {
 		files, err := pack.Files("..", fn)
 		if err != nil {
@@ -165,26 +180,46 @@ func TestPackagedFunctions(t *testing.T) {
 		unzip(t, data, dir)
 		build(t, dir, []string{"GOFLAGS=-mod=mod"}, "build", "-buildmode=plugin", "-tags", "ycf",
 			"-gcflags=github.com/photobot/photobot/...=-lang=go1.16", "-o", "fn.so", ".")
-
-		cmd := exec.Command(filepath.Join(hostDir, "host"), filepath.Join(dir, "fn.so"))
-		cmd.Env = vars
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = &bytes.Buffer{}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		var addr, ms string
-		if _, err2 := fmt.Sscanf(line, "ready %s %s", &addr, &ms); err != nil || err2 != nil {
-			t.Fatalf("%s host: %q %v %v\n%s", fn.Name, line, err, err2, cmd.Stderr)
-		}
-		go io.Copy(io.Discard, stdout)
-		hosts[fn.Name] = host{url: "http://" + addr, loadMS: ms}
-		t.Logf("%s: zip %d bytes, plugin loaded in %s ms", fn.Name, len(data), ms)
+		plugins[fn.Name] = filepath.Join(dir, "fn.so")
+		t.Logf("%s: zip %d bytes", fn.Name, len(data))
 	}
-	e.Handler(gateway(t, map[string]host{"/webhook/telegram": hosts["fn-handler"], "/webhook/replicate": hosts["fn-callback"]}))
-
+	// launch loads both functions in hosts with the environment vars, as a
+	// function instance starts, and routes the gateway to them.
+	launch := func(vars map[string]string) map[string]host {
+		env := os.Environ()
+		for k, v := range vars {
+			env = append(env, k+"="+v)
+		}
+		hosts := map[string]host{}
+		for fn, so := range plugins {
+			cmd := exec.Command(filepath.Join(hostDir, "host"), so)
+			cmd.Env = env
+			stdout, _ := cmd.StdoutPipe()
+			stderr := &bytes.Buffer{}
+			cmd.Stderr = stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+				if t.Failed() && stderr.Len() > 0 {
+					t.Logf("%s host's stderr:\n%s", fn, stderr)
+				}
+			})
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			var addr, ms string
+			if _, err2 := fmt.Sscanf(line, "ready %s %s", &addr, &ms); err != nil || err2 != nil {
+				t.Fatalf("%s host: %q %v %v\n%s", fn, line, err, err2, cmd.Stderr)
+			}
+			go io.Copy(io.Discard, stdout)
+			hosts[fn] = host{url: "http://" + addr, loadMS: ms}
+			t.Logf("%s: plugin loaded in %s ms", fn, ms)
+		}
+		e.Handler(gateway(t, map[string]host{"/webhook/telegram": hosts["fn-handler"], "/webhook/replicate": hosts["fn-callback"]}))
+		return hosts
+	}
+	hosts := launch(e.Vars)
 	golden := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join("testdata/events", name))
 		if err != nil {
@@ -235,6 +270,55 @@ func TestPackagedFunctions(t *testing.T) {
 	if n := len(e.RP.Predictions()); n != 1 {
 		t.Errorf("%d predictions", n)
 	}
+
+	// The menu of effects, through new instances of both functions: the
+	// photo gets the menu, a press (a callback_query event) starts the
+	// effect, its result comes back as a file.
+	menuVars := maps.Clone(e.Vars)
+	delete(menuVars, "REPLICATE_MODEL")
+	delete(menuVars, "REPLICATE_INPUT")
+	menuVars["EFFECTS"] = `[{"id":"restore","title":"Restore","model":"acme/photo-restore"},` +
+		`{"id":"file","title":"As a file","model":"acme/photo-restore","send":"document"}]`
+	launch(menuVars)
+	if _, err := e.Bot.Telegram.GetMe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Bot.Telegram.SetWebhook(context.Background(), &bot.SetWebhookParams{URL: e.URL + "/webhook/telegram",
+		SecretToken: testenv.WebhookSecret, AllowedUpdates: telegram.AllowedUpdates}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.NewPhoto(2002002)
+	if status, err := e.TG.DeliverUpdate(e.Update(p)); err != nil || status != 200 {
+		t.Fatalf("photo: %d %v", status, err)
+	}
+	menu := e.TG.WaitCalls(t, "sendMessage", 1, 10*time.Second)
+	var msg struct {
+		MessageID int `json:"message_id"`
+	}
+	json.Unmarshal(menu[len(menu)-1].Result, &msg)
+	press := e.TG.Press(t, p.ChatID, msg.MessageID, "e:file", fake.User{ID: p.ChatID, LanguageCode: "ru"})
+	if status, err := e.TG.DeliverUpdate(press); err != nil || status != 200 {
+		t.Fatalf("press: %d %v", status, err)
+	}
+	doc := e.TG.WaitCalls(t, "sendDocument", 1, 20*time.Second)[0]
+	if doc.Params["chat_id"] != "2002002" || !bytes.Equal(doc.Files["document"], e.RP.OutputPNG) {
+		t.Errorf("document to %s, %d bytes", doc.Params["chat_id"], len(doc.Files["document"]))
+	}
+	if m, _ := e.TG.Message(p.ChatID, msg.MessageID); !strings.HasPrefix(m.Text, "⏳ As a file") && !strings.HasPrefix(m.Text, "✅ As a file") {
+		t.Errorf("status %q", m.Text)
+	}
+	if n := len(e.RP.Predictions()); n != 2 {
+		t.Errorf("%d predictions", n)
+	}
+	// The webhook is answered (the function's work ends there).
+	e.Eventually("the result's webhook answered", 10*time.Second, func() bool {
+		for _, d := range e.RP.Deliveries() {
+			if d.PredictionID == e.RP.Predictions()[1].ID && d.Status == http.StatusOK {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func TestDecode(t *testing.T) {
