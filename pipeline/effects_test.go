@@ -81,12 +81,14 @@ func TestChoosingStartsTheEffectOnceWithACancel(t *testing.T) {
 	photo, menu := c.menu(7)
 	photo.Caption = "ignored: upscale takes no prompt"
 	r, err := c.press(photo, menu, true, "e:upscale", 7)
-	if err != nil || r == nil || r.Started == "" {
+	if err != nil || r == nil || r.Started == "" || r.Reply != nil {
 		t.Fatalf("press: %+v, %v", r, err)
 	}
 	id := r.Started
-	if r.Reply.Edit != menu || r.Reply.Text != "⏳ Upscale ×4: processing…" || !slices.Equal(data(r.Reply.Buttons), []string{"x:" + id}) {
-		t.Errorf("status %+v", r.Reply)
+	// The menu became the status before the prediction was made.
+	sent, _, _ := c.chat.Record()
+	if len(sent) != 1 || sent[0].Edit != menu || sent[0].Text != "⏳ Upscale ×4: processing…" || !slices.Equal(data(sent[0].Buttons), []string{"x:e_upscale"}) {
+		t.Errorf("status %+v", sent)
 	}
 	created, _ := c.models.Record()
 	if len(created) != 1 || created[0].Model != "nightmareai/real-esrgan" || created[0].Input["scale"] != 4 || created[0].Input["prompt"] != nil {
@@ -137,6 +139,7 @@ func TestResultCarriesAgainAndOtherEffectsAndTheStatusEnds(t *testing.T) {
 	if len(results) != 1 {
 		t.Fatalf("%d results", len(results))
 	}
+	sent = sent[1:] // the status while it ran
 	res := results[0]
 	if res.As != pipeline.AsBoth || res.Name != "upscale" || res.Caption != "Upscale ×4 · 3.2 s" || res.ReplyTo != photo.ID ||
 		!slices.Equal(data(res.Buttons), []string{"a:upscale", "m"}) {
@@ -152,8 +155,9 @@ func TestResultCarriesAgainAndOtherEffectsAndTheStatusEnds(t *testing.T) {
 	if err != nil || r2 == nil || r2.Started == "" || r2.Started == r.Started {
 		t.Fatalf("again: %+v, %v", r2, err)
 	}
-	if !r2.Reply.ButtonsOnly || r2.Reply.Edit != result || !slices.Equal(data(r2.Reply.Buttons), []string{"x:" + r2.Started}) {
-		t.Errorf("again's status %+v", r2.Reply)
+	sent, _, _ = c.chat.Record()
+	if s := sent[len(sent)-1]; !s.ButtonsOnly || s.Edit != result || !slices.Equal(data(s.Buttons), []string{"x:a_upscale"}) {
+		t.Errorf("again's status %+v", s)
 	}
 	if err := c.deliver(&pipeline.Outcome{ID: r2.Started, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/y/out.png"}}); err != nil {
 		t.Fatal(err)
@@ -179,13 +183,13 @@ func TestCancel(t *testing.T) {
 	r, _ := c.press(photo, menu, true, "e:nobg", 7)
 	id := r.Started
 	// Someone else in the chat cannot cancel it.
-	if r, err := c.press(photo, menu, true, "x:"+id, 8); err != nil || r != nil {
+	if r, err := c.press(photo, menu, true, "x:e_nobg", 8); err != nil || r != nil {
 		t.Errorf("stranger's cancel: %+v, %v", r, err)
 	}
 	if _, canceled := c.models.Record(); len(canceled) != 0 {
 		t.Fatalf("a stranger canceled %v", canceled)
 	}
-	r2, err := c.press(photo, menu, true, "x:"+id, 7)
+	r2, err := c.press(photo, menu, true, "x:e_nobg", 7)
 	if err != nil || r2 == nil || r2.Reply.Edit != menu || r2.Reply.Text != "⏹ Remove background: canceled" ||
 		!slices.Equal(data(r2.Reply.Buttons), []string{"a:nobg", "m"}) {
 		t.Fatalf("cancel: %+v, %v", r2, err)
@@ -210,7 +214,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("after the cancel: %+v, %v", r, err)
 	}
 	// Canceling what is already done says so.
-	if r, err := c.press(photo, menu, true, "x:"+id, 7); err != nil || r != nil {
+	if r, err := c.press(photo, menu, true, "x:e_nobg", 7); err != nil || r != nil {
 		t.Errorf("second cancel: %+v, %v", r, err)
 	}
 	if _, _, answers := c.chat.Record(); answers[len(answers)-1].Text != "Already finished: nothing to cancel" {
@@ -308,10 +312,10 @@ func TestFailedPredictionIsToldPlainlyInTheStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent, results, _ := c.chat.Record()
-	if len(results) != 0 || len(sent) != 1 {
+	if len(results) != 0 || len(sent) != 2 {
 		t.Fatalf("sent %+v, results %+v", sent, results)
 	}
-	if s := sent[0]; s.Edit != menu || s.Text != "The model ran out of memory on this photo. Please send a smaller one." ||
+	if s := sent[1]; s.Edit != menu || s.Text != "The model ran out of memory on this photo. Please send a smaller one." ||
 		!slices.Equal(data(s.Buttons), []string{"a:upscale", "m"}) {
 		t.Errorf("status %+v", s)
 	}

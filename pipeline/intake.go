@@ -90,7 +90,8 @@ func (b *Bot) chosen(caption string) *Effect {
 }
 
 // Button data: "e:<effect>" (a menu's effect), "a:<effect>" (Again, under a
-// result), "m" (the menu again), "x:<prediction>" (Cancel).
+// result), "m" (the menu again), "x:<e|a>_<effect>" (Cancel: the
+// prediction that button of that message started, found by its claim).
 func (b *Bot) effectButtons(w *words, e *Effect) [][]Button {
 	if b.single() {
 		return nil
@@ -98,8 +99,18 @@ func (b *Bot) effectButtons(w *words, e *Effect) [][]Button {
 	return [][]Button{{{Text: w.ButtonAgain, Data: "a:" + e.ID}, {Text: w.ButtonOther, Data: "m"}}}
 }
 
-func cancelButton(w *words, prediction string) [][]Button {
-	return [][]Button{{{Text: w.ButtonCancel, Data: "x:" + prediction}}}
+// status is what the pressed message shows while the prediction runs:
+// the effect and a Cancel button (a result, which is no text, only
+// changes its buttons to the Cancel).
+func (j *job) status() *Reply {
+	p := j.press
+	cancel := "x:" + j.choice
+	if !p.OnText {
+		return &Reply{ChatID: p.ChatID, Edit: p.MessageID, ButtonsOnly: true,
+			Buttons: [][]Button{{{Text: "⏳ " + j.w.ButtonCancel, Data: cancel}}}}
+	}
+	return &Reply{ChatID: p.ChatID, Edit: p.MessageID, Text: fmt.Sprintf(j.w.Processing, j.effect.Title.In(j.w.lang)),
+		Buttons: [][]Button{{{Text: j.w.ButtonCancel, Data: cancel}}}}
 }
 
 // press is a press of one of the bot's buttons. It is always answered
@@ -140,10 +151,10 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 		return &Response{Reply: &Reply{ChatID: p.ChatID, Text: w.Choose, ReplyTo: p.Photo.ID, Buttons: w.menu}}, nil
 	}
 	j := b.newJob(update, p.Photo, &p.From, e, w)
-	j.press, j.answer = p, answer
+	j.press, j.answer, j.choice = p, answer, kind+"_"+e.ID
 	// One prediction per button of a message, whoever presses it and how
 	// often: a double tap, two devices, a redelivery.
-	j.claim = choiceKey(p.ChatID, p.MessageID, kind+"_"+e.ID)
+	j.claim = choiceKey(p.ChatID, p.MessageID, j.choice)
 	return j.start(ctx)
 }
 
@@ -165,6 +176,7 @@ type job struct {
 	// press is the button that started it, nil for a photo; the pressed
 	// message becomes the prediction's status.
 	press    *Press
+	choice   string // the pressed button's kind and effect: "e_upscale"
 	answer   func(text string, alert bool)
 	answered bool
 }
@@ -244,14 +256,7 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 	j.log.Info("photo accepted", "image", image)
 	r := &Response{Started: id}
 	switch {
-	case j.press != nil && j.press.OnText:
-		// The menu (or the status it became) shows what happens now.
-		r.Reply = &Reply{ChatID: j.photo.ChatID, Edit: j.press.MessageID,
-			Text: fmt.Sprintf(j.w.Processing, j.effect.Title.In(j.w.lang)), Buttons: cancelButton(j.w, id)}
-	case j.press != nil:
-		// Again under a result: its buttons become the Cancel.
-		r.Reply = &Reply{ChatID: j.photo.ChatID, Edit: j.press.MessageID, ButtonsOnly: true,
-			Buttons: [][]Button{{{Text: "⏳ " + j.w.ButtonCancel, Data: "x:" + id}}}}
+	case j.press != nil: // the pressed message shows it already
 	case !tell: // another photo of this album already said it
 	case j.photo.Album != "":
 		r.Reply = reply(j.photo, j.w.AcceptedAlbum).Reply
@@ -266,14 +271,27 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 // claimAndReserve takes the job's lease and, when limits apply, counts the
 // prediction against the user's quota. A refusal keeps the lease: it
 // becomes a message, and the update is done. A press is answered as soon
-// as it is known whether it starts anything.
+// as it is known whether it starts anything, and the pressed message then
+// becomes the status, before the prediction exists: so the status can
+// never come after the result (a fast model's webhook can overtake a
+// webhook's answer).
 func (j *job) claimAndReserve(ctx context.Context) (err error) {
 	if j.press != nil {
 		defer func() {
 			j.answered = true
 			switch {
 			case err == nil:
-				j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
+				answered := make(chan struct{})
+				go func() {
+					defer close(answered)
+					j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
+				}()
+				cctx, cancel := j.b.call(ctx)
+				if err := j.b.chat.Send(cctx, j.status()); err != nil {
+					j.log.Info("the status was not shown", "err", err)
+				}
+				cancel()
+				<-answered
 			case errors.Is(err, errDone), errors.Is(err, ErrInProgress):
 				j.answer(j.w.AlreadyStarted, false)
 			case errors.Is(err, errTooManyActive), errors.Is(err, errDailyLimit):
@@ -348,18 +366,18 @@ func (j *job) firstOfAlbum(ctx context.Context) bool {
 
 // abandon gives up a prediction whose task could not be saved: it marks
 // its delivery abandoned (so that its webhook is expected, and answered
-// 200) and cancels it. It reports false when the delivery had already
-// begun: the task was saved after all, only the answer was lost.
+// 200) and cancels it. It reports false when the task is there after all:
+// the save worked, only its answer was lost.
 func (j *job) abandon(ctx context.Context, id string) bool {
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	rec, _ := json.Marshal(leaseRecord{State: stateAbandoned, At: j.b.now().UnixMilli(), PredictionID: id})
-	_, err := j.b.store.Create(cctx, deliveryKey(id), rec)
-	switch {
-	case errors.Is(err, ErrExists):
-		j.log.Info("the task's save looked failed, but its result is being delivered: it was saved")
+	if _, _, err := j.b.store.Get(cctx, taskKey(id)); err == nil {
+		j.log.Info("the task's save looked failed, but the task is there: it was saved")
 		return false
-	case err != nil:
+	}
+	// Unconditional: a webhook that came meanwhile may hold a claim for a
+	// moment, to find no task and let go.
+	if err := j.b.finish(cctx, deliveryKey(id), stateAbandoned, id); err != nil {
 		j.log.Warn("could not mark the canceled prediction; its webhook will be answered 404", "err", err)
 	}
 	if err := j.b.models.Cancel(cctx, id); err != nil {
@@ -395,16 +413,28 @@ func (j *job) dropImage(ctx context.Context, key string) {
 // cancel is a press of Cancel: the prediction is marked canceled (so that
 // no result is sent even if the model finishes), stopped at Replicate, the
 // user's slot freed, and the status says so.
-func (b *Bot) cancel(ctx context.Context, p *Press, id string, w *words, answer func(string, bool), log *slog.Logger) (*Response, error) {
-	log = log.With("prediction_id", id)
-	if !validPredictionID(id) {
+func (b *Bot) cancel(ctx context.Context, p *Press, choice string, w *words, answer func(string, bool), log *slog.Logger) (*Response, error) {
+	claim, ok := b.readLease(ctx, choiceKey(p.ChatID, p.MessageID, choice))
+	id := claim.PredictionID
+	switch {
+	case !ok || claim.State != stateWorking && !validPredictionID(id):
 		answer(w.NothingToCancel, false)
 		return nil, nil
+	case !validPredictionID(id):
+		answer(w.StillStarting, false) // the prediction is being made
+		return nil, nil
 	}
+	log = log.With("prediction_id", id)
 	task, err := b.loadTask(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		answer(w.NothingToCancel, false) // delivered, or canceled already
+		// Delivered or canceled already (its delivery says so), or its
+		// task is still being saved.
+		if _, ended := b.readLease(ctx, deliveryKey(id)); !ended && claim.At > b.now().Add(-b.leaseTTL()).UnixMilli() {
+			answer(w.StillStarting, false)
+		} else {
+			answer(w.NothingToCancel, false)
+		}
 		return nil, nil
 	case err != nil:
 		log.Warn("cannot read the task to cancel", "err", err)

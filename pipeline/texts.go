@@ -45,6 +45,7 @@ type texts struct {
 	CanceledStatus  string // %s: the effect
 	Canceling       string
 	NothingToCancel string
+	StillStarting   string
 	NotYours        string
 	PhotoGone       string
 	EffectGone      string
@@ -110,6 +111,7 @@ var ru = texts{
 	CanceledStatus:  "⏹ %s — отменено",
 	Canceling:       "Отменяю…",
 	NothingToCancel: "Уже закончил — отменять нечего",
+	StillStarting:   "Ещё запускаю — нажмите через секунду",
 	NotYours:        "Отменить может только тот, кто запустил",
 	PhotoGone:       "Не могу достать это фото — пришлите его ещё раз",
 	EffectGone:      "Этого эффекта больше нет — выберите другой",
@@ -172,6 +174,7 @@ var en = texts{
 	CanceledStatus:  "⏹ %s: canceled",
 	Canceling:       "Canceling…",
 	NothingToCancel: "Already finished: nothing to cancel",
+	StillStarting:   "Still starting: press again in a second",
 	NotYours:        "Only the one who started it can cancel it",
 	PhotoGone:       "I can no longer get that photo: please send it again",
 	EffectGone:      "That effect is gone: please pick another one",
@@ -299,15 +302,19 @@ func (w *words) seconds(d time.Duration) string {
 	return fmt.Sprintf(w.Seconds, s)
 }
 
+// Under a tenth of a second is no measure of a model's run: "0.0 s" says
+// nothing.
+const shortest = 100 * time.Millisecond
+
 func (w *words) caption(title string, took time.Duration) string {
-	if took <= 0 {
+	if took < shortest {
 		return fmt.Sprintf(w.CaptionNoTime, title)
 	}
 	return fmt.Sprintf(w.Caption, title, w.seconds(took))
 }
 
 func (w *words) done(title string, took time.Duration) string {
-	if took <= 0 {
+	if took < shortest {
 		return fmt.Sprintf(w.DoneNoTime, title)
 	}
 	return fmt.Sprintf(w.Done, title, w.seconds(took))
