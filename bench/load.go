@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,7 +55,10 @@ type LoadResult struct {
 	OtherSends             int         // sendMessage calls to this load's chats (errors told to users)
 	ServeCPU               time.Duration
 	PeakRSS                int64
-	Problems               []string
+	// LeftToLifecycle are keys serve logged it could not delete (left to
+	// the bucket's lifecycle rules).
+	LeftToLifecycle []string
+	Problems        []string
 }
 
 // OK reports whether every photo got exactly one result and nothing else
@@ -75,6 +79,9 @@ func (r *LoadResult) String() string {
 	fmt.Fprintf(&b, "  results (sendPhoto)  %d for %d photos; other messages to users: %d\n", r.Results, c.Photos, r.OtherSends)
 	fmt.Fprintf(&b, "  serve                %v CPU (%.2f ms/photo), peak RSS %.1f MiB\n", r.ServeCPU.Round(time.Millisecond),
 		float64(r.ServeCPU)/float64(time.Millisecond)/float64(c.Photos), mib(r.PeakRSS))
+	if len(r.LeftToLifecycle) > 0 {
+		fmt.Fprintf(&b, "  left to lifecycle    %d (cleanup out of time, logged): %s\n", len(r.LeftToLifecycle), first(r.LeftToLifecycle, 3))
+	}
 	if r.OK() {
 		b.WriteString("  OK: every photo got exactly one result\n")
 	}
@@ -216,33 +223,60 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 	// Nothing left behind: every task and photo is deleted on delivery.
 	// The last deletions may still be under way (a webhook answers after
 	// its cleanup, and its sender may not have recorded it yet): wait for
-	// the bucket to be clean, up to a limit.
+	// the bucket to be clean, up to a limit. A key serve logged it could
+	// not delete (its cleanup has a deadline; the lifecycle rules expire
+	// what is left) is reported, not a failure.
 	if st, err := e.Store(s.Bucket); err == nil {
-		r.Problems = append(r.Problems, waitEmpty(st, []string{"tasks/", "images/"}, 30*time.Second)...)
+		left, err := waitEmpty(st, []string{"tasks/", "images/"}, 30*time.Second)
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+		logged, _ := os.ReadFile(s.Log)
+		var unexplained []string
+		for _, key := range left {
+			if explained(logged, key) {
+				r.LeftToLifecycle = append(r.LeftToLifecycle, key)
+			} else {
+				unexplained = append(unexplained, key)
+			}
+		}
+		if len(unexplained) > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%d objects left under tasks/ and images/ with no word in serve's log: %s",
+				len(unexplained), first(unexplained, 3)))
+		}
 	}
 	return r, nil
 }
 
-// waitEmpty waits until no key is left under prefixes, and reports what
+// waitEmpty waits until no key is left under prefixes, and returns what
 // is left when timeout passes.
-func waitEmpty(st *s3store.Store, prefixes []string, timeout time.Duration) []string {
+func waitEmpty(st *s3store.Store, prefixes []string, timeout time.Duration) ([]string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		var left []string
 		for _, prefix := range prefixes {
 			keys, err := st.List(context.Background(), prefix)
 			if err != nil {
-				return []string{err.Error()}
+				return nil, err
 			}
-			if len(keys) > 0 {
-				left = append(left, fmt.Sprintf("%d objects left under %s: %s", len(keys), prefix, first(keys, 3)))
-			}
+			left = append(left, keys...)
 		}
 		if len(left) == 0 || time.Now().After(deadline) {
-			return left
+			return left, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// explained reports whether serve logged that it left key to the
+// lifecycle rules.
+func explained(log []byte, key string) bool {
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		if bytes.Contains(line, []byte(key)) && bytes.Contains(line, []byte("the lifecycle rule will")) {
+			return true
+		}
+	}
+	return false
 }
 
 func first(s []string, n int) string {

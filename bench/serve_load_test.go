@@ -16,6 +16,7 @@ func TestMain(m *testing.M) { miniotest.Main(m) }
 // before the create call is answered. Every photo must get exactly one
 // result, with nothing left in the bucket.
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	e, err := NewEnv(t, t.TempDir(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -63,8 +63,10 @@ func deliver(t *testing.T, e *testenv.Env, update any) {
 }
 
 func TestMenuToAFileAndACancel(t *testing.T) {
+	t.Parallel()
 	e := menuEnv(t)
-	transparent := fake.PNG(64, 48) // a PNG with an alpha channel
+	e.RP.RunTime = 150 * time.Millisecond // long enough to be named in the caption
+	transparent := fake.PNG(64, 48)       // a PNG with an alpha channel
 	out := e.RP.ServeOutput("nobg.png", "image/png", transparent)
 	e.RP.SetModelFunc(func(in map[string]any, _ []byte) (string, any, string) { return fake.StatusSucceeded, out, "" })
 	p := e.NewPhoto(6001)
@@ -114,7 +116,7 @@ func TestMenuToAFileAndACancel(t *testing.T) {
 		return strings.HasPrefix(m.Text, "✅ Remove background: done") && len(m.Keyboard) == 0
 	})
 	m, _ := e.TG.Message(p.ChatID, menu.ID)
-	if len(m.History) < 3 || !strings.HasPrefix(m.History[1].Text, "⏳ Remove background") || m.History[1].Keyboard.Data()[0] != "x:"+pr.ID {
+	if len(m.History) < 3 || !strings.HasPrefix(m.History[1].Text, "⏳ Remove background") || m.History[1].Keyboard.Data()[0] != "x:e_nobg" {
 		t.Errorf("status history %+v", m.History)
 	}
 	for _, press := range e.TG.Presses() {
@@ -135,8 +137,8 @@ func TestMenuToAFileAndACancel(t *testing.T) {
 	menu2 := latest(t, e, p.ChatID, "e:upscale", menu.ID)
 	deliver(t, e, e.TG.Press(t, p.ChatID, menu2.ID, "e:upscale", user))
 	up := e.RP.WaitPredictions(t, 2, wait)[1]
-	status := botMessage(t, e, p.ChatID, "x:"+up.ID)
-	deliver(t, e, e.TG.Press(t, p.ChatID, status.ID, "x:"+up.ID, user))
+	status := botMessage(t, e, p.ChatID, "x:e_upscale")
+	deliver(t, e, e.TG.Press(t, p.ChatID, status.ID, "x:e_upscale", user))
 	if c := e.RP.Canceled(); !slices.Contains(c, up.ID) {
 		t.Errorf("not canceled at Replicate: %v", c)
 	}
@@ -164,6 +166,7 @@ func TestMenuToAFileAndACancel(t *testing.T) {
 // send: both gives the photo as a preview, then the file; the buttons go
 // under the file.
 func TestBothSendsAPreviewAndTheFile(t *testing.T) {
+	t.Parallel()
 	e := menuEnv(t)
 	p := e.NewPhoto(6002)
 	p.Caption = "/upscale"
@@ -185,6 +188,7 @@ func TestBothSendsAPreviewAndTheFile(t *testing.T) {
 // A press whose photo was deleted gets a clear "send it again", and costs
 // nothing.
 func TestPressOnAGonePhoto(t *testing.T) {
+	t.Parallel()
 	e := menuEnv(t)
 	p := e.NewPhoto(6003)
 	deliver(t, e, e.Update(p))

@@ -54,7 +54,9 @@ func s3Rows(call, method, prefix, header string, transient faultproxy.Fault, per
 	transient.Times = 1
 	rows := []faultRow{
 		{call: call, fault: "transient", inject: func(h *harness) { h.S3.Inject(with(transient)) }, want: wantResult},
-		{call: call, fault: "permanent", inject: func(h *harness) {
+		// Fast: each of Telegram's redeliveries pays the call's timeouts
+		// (the task's save, its whole budget).
+		{call: call, fault: "permanent", slow: true, inject: func(h *harness) {
 			h.S3.Inject(with(faultproxy.Fault{Status: http.StatusForbidden, Code: "AccessDenied"}))
 		}, want: permanent},
 		{call: call, fault: "stall", slow: true, inject: func(h *harness) {
@@ -124,12 +126,20 @@ func faultMatrix() []faultRow {
 	add(s3Rows("task-load", http.MethodGet, "tasks/", "", s3InternalError, faultWant{accepted: true, known: "silent"}, wantResult, faultWant{})...)
 	add(s3Rows("delivery-claim", http.MethodPut, "deliveries/", cond, s3SlowDown, wantResult, wantResult, wantResult)...)
 	add(
-		// "sending photo…": a courtesy whose failure changes nothing.
-		row("chat-action", "transient", false, wantResult, func(h *harness) { h.TG.FailNext("sendChatAction", 500, "Internal Server Error") }),
+		// "sending photo…" while photobot uploads a result Telegram would
+		// not fetch: a courtesy whose failure changes nothing.
+		row("chat-action", "transient", false, wantResult, func(h *harness) {
+			h.TG.FailNext("sendPhoto", 400, tgURLRefused)
+			h.TG.FailNext("sendChatAction", 500, "Internal Server Error")
+		}),
 		row("chat-action", "permanent", false, wantResult, func(h *harness) {
+			h.TG.FailNext("sendPhoto", 400, tgURLRefused)
 			h.TG.FailAlways("sendChatAction", 400, "Bad Request: not enough rights to send chat actions")
 		}),
-		row("chat-action", "stall", true, wantResult, stallTG(tgPath("sendChatAction"), 0)),
+		row("chat-action", "stall", true, wantResult, func(h *harness) {
+			h.TG.FailNext("sendPhoto", 400, tgURLRefused)
+			stallTG(tgPath("sendChatAction"), 0)(h)
+		}),
 		row("sendPhoto", "transient", false, faultWant{result: true, as: "sendPhoto", accepted: true}, func(h *harness) {
 			h.TG.FailNext("sendPhoto", 500, "Internal Server Error")
 		}),
@@ -376,12 +386,10 @@ func TestUnsavedTaskIsCanceledBeforeTheModelFinishes(t *testing.T) {
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("first delivery answered %d, want 503 (Telegram retries)", status)
 	}
+	// Canceled, not succeeded: the cancel came before the model's 2 s.
 	first := h.RP.Predictions()
 	if len(first) != 1 || first[0].Status != fake.StatusCanceled {
 		t.Fatalf("after the first delivery: %v, want one canceled prediction", h.predictionStates())
-	}
-	if took := time.Since(first[0].CreatedAt); took > 2*time.Second {
-		t.Errorf("the first delivery took %v from the create to its answer; the model finishes at 2 s", took)
 	}
 	h.S3.Clear()
 	deliveries := append([]int{status}, h.deliver(u)...)

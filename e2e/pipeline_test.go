@@ -52,6 +52,7 @@ func replyTo(t *testing.T, c fake.Call) int {
 }
 
 func TestPhotoRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.RunTime = 300 * time.Millisecond // time to look at the bucket mid-way
 	if err := admin.Setup(context.Background(), e.Bot, io.Discard); err != nil {
@@ -135,6 +136,7 @@ func TestPhotoRoundTrip(t *testing.T) {
 }
 
 func TestFailedPrediction(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.SetModelFunc(func(map[string]any, []byte) (string, any, string) {
 		return fake.StatusFailed, nil, "CUDA out of memory"
@@ -157,6 +159,7 @@ func TestFailedPrediction(t *testing.T) {
 }
 
 func TestListOutputIsAnAlbum(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	a := e.RP.ServeOutput("a.png", "image/png", fake.PNG(40, 30))
 	b := e.RP.ServeOutput("b.png", "image/png", fake.PNG(30, 40))
@@ -174,6 +177,7 @@ func TestListOutputIsAnAlbum(t *testing.T) {
 }
 
 func TestRefusedURLIsUploaded(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.TG.FailNext("sendPhoto", 400, "Bad Request: failed to get HTTP URL content")
 	p := e.NewPhoto(1004)
@@ -195,6 +199,7 @@ func TestRefusedURLIsUploaded(t *testing.T) {
 }
 
 func TestTelegramSecret(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	p := e.NewPhoto(1005)
 	for _, secret := range []string{"", "wrong", testenv.WebhookSecret + "x", strings.ToUpper(testenv.WebhookSecret)} {
@@ -221,6 +226,7 @@ func signed(e *testenv.Env, body []byte, ts time.Time, sign bool) testenv.Respon
 }
 
 func TestReplicateSignature(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.RunTime = time.Hour // the real webhook never comes during the test
 	e.Send(e.NewPhoto(1006))
@@ -257,6 +263,7 @@ func TestReplicateSignature(t *testing.T) {
 }
 
 func TestDuplicateUpdates(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	p := e.NewPhoto(1007)
 	u := e.Update(p)
@@ -272,6 +279,7 @@ func TestDuplicateUpdates(t *testing.T) {
 }
 
 func TestConcurrentDuplicateUpdates(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	p := e.NewPhoto(1008)
 	u := e.Update(p)
@@ -310,6 +318,7 @@ func TestConcurrentDuplicateUpdates(t *testing.T) {
 }
 
 func TestDuplicateWebhooks(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.DuplicateWebhooks = 4 // 5 concurrent deliveries of the same webhook
 	e.Send(e.NewPhoto(1009))
@@ -338,6 +347,7 @@ func TestDuplicateWebhooks(t *testing.T) {
 }
 
 func TestWebhookBeforeTaskIsSaved(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.WebhookBeforeResponse = true
 	e.Send(e.NewPhoto(1010))
@@ -365,6 +375,7 @@ func statuses(ds []fake.Delivery) []int {
 }
 
 func TestUnknownAndInvalidPredictions(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	now := time.Now()
 	unknown := []byte(`{"id":"zzzzzzzzzzzzzzzzzzzzzzzzzz","status":"succeeded","output":"https://x/y.png"}`)
@@ -389,6 +400,7 @@ func TestUnknownAndInvalidPredictions(t *testing.T) {
 }
 
 func TestBigFile(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.TG.AddBigFile("AgACbig", 25<<20)
 	u := map[string]any{"update_id": 55, "message": map[string]any{
@@ -406,6 +418,7 @@ func TestBigFile(t *testing.T) {
 }
 
 func TestGetFile5xxOnceIsRetried(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.TG.FailNext("getFile", 500, "Internal Server Error")
 	p := e.NewPhoto(1012)
@@ -417,6 +430,7 @@ func TestGetFile5xxOnceIsRetried(t *testing.T) {
 }
 
 func TestReplicate429ThenSuccess(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.FailNext("create", 429, `{"detail":"Request was throttled. Expected available in 1 second.","status":429}`)
 	p := e.NewPhoto(1013)
@@ -428,6 +442,7 @@ func TestReplicate429ThenSuccess(t *testing.T) {
 }
 
 func TestReplicate422TellsTheUser(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.FailNext("create", 422, `{"title":"Input validation failed","detail":"- input.image: Does not match format 'uri'","status":422}`)
 	p := e.NewPhoto(1014)
@@ -449,6 +464,7 @@ func TestReplicate422TellsTheUser(t *testing.T) {
 }
 
 func TestTransientFailureIsRetriedByTelegram(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.FailNext("create", 500, `{"title":"Internal Server Error","status":500}`)
 	p := e.NewPhoto(1015)
@@ -463,6 +479,7 @@ func TestTransientFailureIsRetriedByTelegram(t *testing.T) {
 }
 
 func TestOldMessageGivesUpWithAClearMessage(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.FailAlways("create", 503, `{"title":"Service Unavailable","status":503}`)
 	p := e.NewPhoto(1016)
@@ -475,6 +492,7 @@ func TestOldMessageGivesUpWithAClearMessage(t *testing.T) {
 }
 
 func TestTextAndStickers(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	text := map[string]any{"update_id": 70, "message": map[string]any{"message_id": 1, "date": time.Now().Unix(),
 		"from": map[string]any{"id": 1017, "language_code": "ru"}, "chat": map[string]any{"id": 1017, "type": "private"}, "text": "привет"}}

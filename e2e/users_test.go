@@ -37,6 +37,7 @@ func text(r testenv.Response) string {
 }
 
 func TestHelpNamesTheModelInTheUsersLanguage(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	for lang, want := range map[string]string{"ru": "Пришлите фото", "en": "Send me a photo", "de": "Send me a photo"} {
 		for _, cmd := range []string{"/start", "/help", "hello"} {
@@ -49,6 +50,7 @@ func TestHelpNamesTheModelInTheUsersLanguage(t *testing.T) {
 }
 
 func TestCaptionBecomesThePrompt(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("REPLICATE_PROMPT_FIELD", "prompt"))
 	p := e.NewPhoto(3002)
 	p.Caption = "  make it a watercolor  "
@@ -68,6 +70,7 @@ func TestCaptionBecomesThePrompt(t *testing.T) {
 }
 
 func TestImagesSentAsFiles(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t)
 	e.RP.RunTime = 300 * time.Millisecond
 	png := fake.PNG(120, 80)
@@ -105,6 +108,7 @@ func TestImagesSentAsFiles(t *testing.T) {
 }
 
 func TestAlbumIsAcknowledgedOnce(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("MAX_ACTIVE_PER_USER", "5"))
 	var wg sync.WaitGroup
 	answers := make([]testenv.Response, 3)
@@ -145,6 +149,7 @@ func TestAlbumIsAcknowledgedOnce(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
+	t.Parallel()
 	big := bytes.Repeat([]byte{0}, 11<<20) // over the 10 MB of a photo upload
 	copy(big, fake.PNG(10, 10))
 	cases := []struct {
@@ -186,6 +191,7 @@ func TestOutputs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := testenv.New(t)
+			e.RP.RunTime = 150 * time.Millisecond // long enough to be named in the caption
 			out := tc.output(e)
 			if out != nil {
 				e.RP.SetModelFunc(func(map[string]any, []byte) (string, any, string) { return fake.StatusSucceeded, out, "" })
@@ -198,6 +204,7 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestAllowedUsers(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("ALLOWED_USERS", "3006, @Friend"))
 	stranger := e.NewPhoto(3007)
 	r := e.Send(stranger)
@@ -216,6 +223,7 @@ func TestAllowedUsers(t *testing.T) {
 }
 
 func TestLimitsHoldUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("MAX_ACTIVE_PER_USER", "0", "DAILY_LIMIT_PER_USER", "5"))
 	e.RP.RunTime = time.Hour
 	const n = 20
@@ -246,6 +254,7 @@ func TestLimitsHoldUnderConcurrency(t *testing.T) {
 }
 
 func TestActiveLimitFreesOnDeliveryAndAdminsAreExempt(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("MAX_ACTIVE_PER_USER", "1", "ADMIN_USERS", "3011"))
 	e.RP.RunTime = 400 * time.Millisecond
 	first := e.NewPhoto(3010)
@@ -265,6 +274,7 @@ func TestActiveLimitFreesOnDeliveryAndAdminsAreExempt(t *testing.T) {
 }
 
 func TestDeadlineExpiredIsExplained(t *testing.T) {
+	t.Parallel()
 	e := testenv.New(t, vars("PREDICTION_DEADLINE", "5s"))
 	e.RP.QueueTime = time.Hour // never starts: Replicate aborts it at the deadline
 	p := e.NewPhoto(3012)

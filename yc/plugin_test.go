@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +133,30 @@ func gateway(t *testing.T, routes map[string]host) http.Handler {
 	})
 }
 
+// stableDir is a work directory whose path is the same on every run, so
+// that the go command's build cache (which keys packages by directory)
+// serves a warm run; a lock keeps two runs out of each other's way.
+func stableDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("photobot-yc-test-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	work := filepath.Join(dir, "work")
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	return work
+}
+
 // TestPackagedFunctions builds both archives exactly as shipped, compiles
 // them the way Yandex's builder does (Go 1.23.9, -buildmode=plugin, tag
 // ycf, dependencies installed by the go command, and the module's own
@@ -140,7 +165,7 @@ func gateway(t *testing.T, routes map[string]host) http.Handler {
 // events through them against MinIO and the fakes.
 func TestPackagedFunctions(t *testing.T) {
 	e := testenv.New(t)
-	work := t.TempDir()
+	work := stableDir(t)
 	hostDir := filepath.Join(work, "host")
 	os.MkdirAll(hostDir, 0o755)
 	src, err := os.ReadFile("testdata/host/main.go")

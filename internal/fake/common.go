@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"image"
 	_ "image/gif" // registers GIF for image.DecodeConfig
 	"image/jpeg"
@@ -30,20 +31,32 @@ import (
 // PNG returns a valid w×h PNG image (a gradient), for tests that need
 // bytes every image decoder accepts.
 func PNG(w, h int) []byte {
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, gradient(w, h)); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
+	return encoded("png", w, h, func(buf *bytes.Buffer, img image.Image) error { return png.Encode(buf, img) })
 }
 
 // JPEG returns a valid w×h JPEG image (a gradient).
 func JPEG(w, h int) []byte {
+	return encoded("jpeg", w, h, func(buf *bytes.Buffer, img image.Image) error {
+		return jpeg.Encode(buf, img, &jpeg.Options{Quality: 80})
+	})
+}
+
+// images caches what PNG and JPEG made: encoding is a fifth of a fault
+// matrix's CPU under the race detector, and every photo of a test is one
+// of a few sizes.
+var images sync.Map // "format w h" → []byte
+
+func encoded(format string, w, h int, encode func(*bytes.Buffer, image.Image) error) []byte {
+	key := fmt.Sprint(format, " ", w, " ", h)
+	if b, ok := images.Load(key); ok {
+		return bytes.Clone(b.([]byte))
+	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, gradient(w, h), &jpeg.Options{Quality: 80}); err != nil {
+	if err := encode(&buf, gradient(w, h)); err != nil {
 		panic(err)
 	}
-	return buf.Bytes()
+	images.Store(key, buf.Bytes())
+	return bytes.Clone(buf.Bytes())
 }
 
 func gradient(w, h int) image.Image {
