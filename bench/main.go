@@ -159,11 +159,11 @@ type measureConfig struct {
 
 // Targets.
 const (
-	targetColdStart = 20 * time.Millisecond
+	targetColdStart = 15 * time.Millisecond
 	rtDelay         = 25 * time.Millisecond
 	targetRoundTrip = 5.3
-	targetCPU       = 1500 * time.Microsecond
-	targetRSS       = 35 << 20
+	targetCPU       = 2500 * time.Microsecond
+	targetRSS       = 25 << 20
 	targetBigGrowth = 8 << 20
 	targetRate      = 150.0
 	concurrent      = 16
@@ -254,7 +254,7 @@ func measure(e *Env, out io.Writer, c measureConfig) (bool, error) {
 	if len(cold) > 0 {
 		m := median(cold)
 		row(fmt.Sprintf("cold start to first photo handled (median of %d)", len(cold)),
-			fmt.Sprintf("%.1f ms", msf(m)), "<= 20 ms", m <= targetColdStart)
+			fmt.Sprintf("%.1f ms", msf(m)), "<= 15 ms", m <= targetColdStart)
 	}
 	if len(acks) > 0 {
 		m := median(acks)
@@ -278,9 +278,9 @@ func measure(e *Env, out io.Writer, c measureConfig) (bool, error) {
 			errs += r.Errors5xx
 		}
 		row(fmt.Sprintf("CPU per photo, both webhooks, %d concurrent (median of %d)", concurrent, len(loads)),
-			fmt.Sprintf("%.2f ms", cpu), "<= 1.5 ms", cpu <= msf(targetCPU))
+			fmt.Sprintf("%.2f ms", cpu), "<= 2.5 ms", cpu <= msf(targetCPU))
 		row(fmt.Sprintf("peak RSS of serve under that load (median of %d)", len(loads)),
-			fmt.Sprintf("%.1f MiB", rss/(1<<20)), "<= 35 MiB", rss <= targetRSS)
+			fmt.Sprintf("%.1f MiB", rss/(1<<20)), "<= 25 MiB", rss <= targetRSS)
 		row(fmt.Sprintf("throughput, %d concurrent, to the last result (median of %d)", concurrent, len(loads)),
 			fmt.Sprintf("%.0f photos/s, %d 5xx", rate, errs), ">= 150 photos/s, no 5xx", rate >= targetRate && errs == 0)
 	}

@@ -71,7 +71,7 @@ func tgPath(method string) string { return "/bot" + testenv.BotToken + "/" + met
 // tgFilePath is the prefix of file downloads.
 var tgFilePath = "/file/bot" + testenv.BotToken + "/"
 
-func newHarness(t *testing.T, fast bool) *harness {
+func newHarness(t *testing.T, fast bool, vars ...func(map[string]string)) *harness {
 	t.Helper()
 	h := &harness{t: t, Clock: &botClock{}}
 	h.S3 = faultproxy.New(t, miniotest.Start(t).Endpoint)
@@ -91,6 +91,9 @@ func newHarness(t *testing.T, fast bool) *harness {
 		v["TELEGRAM_API_URL"] = h.TGP.URL
 		h.RPP = faultproxy.New(t, strings.TrimSuffix(v["REPLICATE_API_URL"], "/v1"))
 		v["REPLICATE_API_URL"] = h.RPP.URL + "/v1"
+		for _, f := range vars {
+			f(v)
+		}
 	})
 	h.RP.RunTime = 150 * time.Millisecond
 	h.RP.WebhookRetries = webhookRetries
