@@ -315,6 +315,8 @@ func measure(e *Env, out io.Writer, c measureConfig) (bool, error) {
 			counts["telegram"], counts["replicate"], counts["s3"])
 		fmt.Fprintf(out, "time to answer one request, without delay: fake Telegram %.2f ms, fake Replicate %.2f ms, MinIO %.2f ms\n",
 			counts["telegram ms"]/counts["telegram n"], counts["replicate ms"]/counts["replicate n"], counts["s3 ms"]/counts["s3 n"])
+		fmt.Fprintf(out, "function run times with +25 ms per request (serve's log, median): fn-handler %.1f ms, fn-callback %.1f ms\n",
+			counts["handler ms"], counts["callback ms"])
 	}
 	for i, r := range loads {
 		fmt.Fprintf(out, "load run %d: %d photos in %v: %.1f photos/s (answers %.1f/s, p50 %s, p99 %s); CPU ms/photo: serve %.2f, MinIO %.2f, bench (fakes+driver) %.2f; peak RSS %.1f MiB; %d 5xx; other processes used %.2f CPUs\n",

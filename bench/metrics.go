@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -108,7 +110,33 @@ func ackWithLatency(e *Env, delay time.Duration, warm, n int, vars map[string]st
 	if delayed, err = series(delay, true); err != nil {
 		return nil, nil, nil, err
 	}
+	// How long each function runs (what Yandex bills), as serve logs it,
+	// for the delayed photos: the median of each webhook.
+	for name, path := range map[string]string{"handler ms": "/webhook/telegram", "callback ms": "/webhook/replicate"} {
+		if d := webhookTimes(s.Log, path, n); len(d) > 0 {
+			perPhoto[name] = msf(median(d))
+		}
+	}
 	return delayed, base, perPhoto, nil
+}
+
+// webhookTimes reads the durations serve logged for its last n requests to
+// path.
+func webhookTimes(logPath, path string, n int) []time.Duration {
+	data, _ := os.ReadFile(logPath)
+	var out []time.Duration
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var l struct {
+			Msg    string  `json:"msg"`
+			Path   string  `json:"path"`
+			Status int     `json:"status"`
+			MS     float64 `json:"ms"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "request" && l.Path == path && l.Status == 200 {
+			out = append(out, time.Duration(l.MS*float64(time.Millisecond)))
+		}
+	}
+	return out[max(0, len(out)-n):]
 }
 
 // loadRun is one measurement of serve under concurrent load.

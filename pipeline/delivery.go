@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 )
 
 // HandlePrediction is what happens when a prediction is done: load its
@@ -76,14 +77,21 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	} else {
 		d.log.Info("result delivered")
 	}
+	// The bookkeeping, all at once: the function is billed while it runs.
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	if err := b.finish(cctx, deliveryKey(o.ID), stateDone, o.ID); err != nil {
-		// The user has the result; a redelivery will find the lease busy
-		// until it is stale. Answer success rather than risk a second copy.
-		d.log.Warn("delivery not marked done", "err", err)
-	}
+	marked := make(chan struct{})
+	go func() {
+		defer close(marked)
+		if err := b.finish(cctx, deliveryKey(o.ID), stateDone, o.ID); err != nil {
+			// The user has the result; a redelivery will find the lease
+			// busy until it is stale. Answer success rather than risk a
+			// second copy.
+			d.log.Warn("delivery not marked done", "err", err)
+		}
+	}()
 	d.forget(cctx)
+	<-marked
 	return nil
 }
 
@@ -126,21 +134,37 @@ func (d *delivery) releaseOnError(ctx context.Context) {
 
 // forget deletes the task and the user's photo (the spec's cleanup) and
 // frees the user's slot.
+// (All three at once.)
 func (d *delivery) forget(ctx context.Context) {
 	b, t := d.b, d.task
+	var wg sync.WaitGroup
+	do := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
 	if t.UserID != 0 && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) {
-		if err := b.unreserve(ctx, t.UserID, t.UpdateID, false); err != nil {
-			d.log.Warn("could not free the user's slot; it frees itself after the deadline", "err", err)
+		do(func() {
+			if err := b.unreserve(ctx, t.UserID, t.UpdateID, false); err != nil {
+				d.log.Warn("could not free the user's slot; it frees itself after the deadline", "err", err)
+			}
+		})
+	}
+	do(func() {
+		if err := b.store.Delete(ctx, taskKey(d.o.ID)); err != nil {
+			d.log.Warn("could not delete the task; the lifecycle rule will", "err", err)
 		}
-	}
-	if err := b.store.Delete(ctx, taskKey(d.o.ID)); err != nil {
-		d.log.Warn("could not delete the task; the lifecycle rule will", "err", err)
-	}
+	})
 	if t.Image != "" {
-		if err := b.store.Delete(ctx, t.Image); err != nil {
-			d.log.Warn("could not delete the photo; the lifecycle rule will", "err", err)
-		}
+		do(func() {
+			if err := b.store.Delete(ctx, t.Image); err != nil {
+				d.log.Warn("could not delete the photo; the lifecycle rule will", "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // send tells the user how the prediction ended: the result (with Again
