@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,8 +242,8 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 			}
 		}
 		if len(unexplained) > 0 {
-			r.Problems = append(r.Problems, fmt.Sprintf("%d objects left under tasks/ and images/ with no word in serve's log: %s",
-				len(unexplained), first(unexplained, 3)))
+			r.Problems = append(r.Problems, fmt.Sprintf("%d objects left under tasks/ and images/ with no word in serve's log: %s\n%s",
+				len(unexplained), first(unexplained, 3), story(logged, unexplained[0])))
 		}
 	}
 	return r, nil
@@ -266,6 +267,20 @@ func waitEmpty(st *s3store.Store, prefixes []string, timeout time.Duration) ([]s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// story is what serve logged about the prediction (or the photo) key
+// belongs to: where to start looking.
+func story(log []byte, key string) string {
+	id := strings.TrimSuffix(path.Base(key), path.Ext(key))
+	var b strings.Builder
+	fmt.Fprintf(&b, "serve's log about %s:", id)
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		if bytes.Contains(line, []byte(id)) {
+			fmt.Fprintf(&b, "\n    %s", line)
+		}
+	}
+	return b.String()
 }
 
 // explained reports whether serve logged that it left key to the

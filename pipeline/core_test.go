@@ -35,6 +35,7 @@ type core struct {
 	models *inmem.Models
 	clock  *clock
 	seq    atomic.Int64
+	opt    pipeline.Options
 }
 
 var restore = pipeline.Effect{ID: "restore", Title: pipeline.Text{"en": "Restore", "ru": "Реставрация"},
@@ -48,12 +49,21 @@ func newCore(t *testing.T, change ...func(*pipeline.Options)) *core {
 	for _, f := range change {
 		f(&o)
 	}
-	var err error
-	c.bot, err = pipeline.New(pipeline.Deps{Store: c.store, Images: c.store, Chat: c.chat, Models: c.models}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.opt = o
+	c.rewire(c.store, c.chat)
 	return c
+}
+
+// rewire makes the bot use store and chat (wrappers of the core's own).
+func (c *core) rewire(store interface {
+	pipeline.Store
+	pipeline.ImageStore
+}, chat pipeline.Chat) {
+	var err error
+	c.bot, err = pipeline.New(pipeline.Deps{Store: store, Images: store, Chat: chat, Models: c.models}, c.opt)
+	if err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // photo is an update with a photo from user in its private chat.

@@ -46,11 +46,13 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	switch {
 	case errors.Is(claimErr, errDone):
 		d.log.Info("duplicate webhook ignored")
-		d.forget(ctx)
+		d.forget(ctx, true)
 		return nil
 	case errors.Is(claimErr, errCanceled):
+		// The slot was freed by the cancel, or refunded for the redo of
+		// an abandoned prediction, which holds it again now.
 		d.log.Info("prediction was canceled; nothing to send")
-		d.forget(ctx)
+		d.forget(ctx, false)
 		return nil
 	case errors.Is(claimErr, ErrRefused):
 		// Claims are impossible here (the store's rights are wrong): better
@@ -90,7 +92,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 			d.log.Warn("delivery not marked done", "err", err)
 		}
 	}()
-	d.forget(cctx)
+	d.forget(cctx, true)
 	<-marked
 	return nil
 }
@@ -132,10 +134,9 @@ func (d *delivery) releaseOnError(ctx context.Context) {
 	d.b.release(cctx, d.lease)
 }
 
-// forget deletes the task and the user's photo (the spec's cleanup) and
-// frees the user's slot.
-// (All three at once.)
-func (d *delivery) forget(ctx context.Context) {
+// forget deletes the task and the user's photo (the spec's cleanup) and,
+// with slot, frees the user's slot: all three at once.
+func (d *delivery) forget(ctx context.Context, slot bool) {
 	b, t := d.b, d.task
 	var wg sync.WaitGroup
 	do := func(f func()) {
@@ -145,7 +146,7 @@ func (d *delivery) forget(ctx context.Context) {
 			f()
 		}()
 	}
-	if t.UserID != 0 && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) {
+	if slot && t.UserID != 0 && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) {
 		do(func() {
 			if err := b.unreserve(ctx, t.UserID, t.UpdateID, false); err != nil {
 				d.log.Warn("could not free the user's slot; it frees itself after the deadline", "err", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -364,25 +365,50 @@ func (j *job) firstOfAlbum(ctx context.Context) bool {
 	return true
 }
 
-// abandon gives up a prediction whose task could not be saved: it marks
-// its delivery abandoned (so that its webhook is expected, and answered
-// 200) and cancels it. It reports false when the task is there after all:
-// the save worked, only its answer was lost.
+// abandon gives up a prediction whose task could not be saved, so that
+// the update can be redone: it marks the prediction's delivery abandoned,
+// with If-None-Match like any claim, so that no webhook can deliver it
+// after that, and cancels it. It reports false when the prediction is (or
+// will be) delivered after all: the save worked, only its answer was lost.
+// Such a write can land after the client gave up on it, and a fast model's
+// webhook can find it then: so the task is looked for again whenever a
+// webhook holds the delivery.
 func (j *job) abandon(ctx context.Context, id string) bool {
+	b := j.b
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	if _, _, err := j.b.store.Get(cctx, taskKey(id)); err == nil {
-		j.log.Info("the task's save looked failed, but the task is there: it was saved")
-		return false
+	rec, _ := json.Marshal(leaseRecord{State: stateAbandoned, At: b.now().UnixMilli(), PredictionID: id})
+	for attempt := 1; ; attempt++ {
+		if _, _, err := b.store.Get(cctx, taskKey(id)); err == nil {
+			j.log.Info("the task's save looked failed, but the task is there: it was saved")
+			return false
+		}
+		_, err := b.store.Create(cctx, deliveryKey(id), rec)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrExists) {
+			// Redone, then: two answers are better than none.
+			j.log.Warn("could not mark the prediction abandoned; canceling it anyway", "err", err)
+			break
+		}
+		// A webhook came first: it delivered the result (and deleted the
+		// task), or it holds the delivery while it finds the task (the
+		// look above was too early) or finds none and lets go.
+		if d, ok := b.readLease(cctx, deliveryKey(id)); ok && (d.State == stateDone || d.State == stateCanceled) {
+			j.log.Info("the task's save looked failed, but its result was delivered")
+			return false
+		}
+		if attempt == 3 || !sleep(cctx, time.Duration(attempt)*100*time.Millisecond) {
+			j.log.Warn("a webhook holds the delivery of a prediction whose task is not there; canceling it anyway")
+			break
+		}
 	}
-	// Unconditional: a webhook that came meanwhile may hold a claim for a
-	// moment, to find no task and let go.
-	if err := j.b.finish(cctx, deliveryKey(id), stateAbandoned, id); err != nil {
-		j.log.Warn("could not mark the canceled prediction; its webhook will be answered 404", "err", err)
-	}
-	if err := j.b.models.Cancel(cctx, id); err != nil {
+	if err := b.models.Cancel(cctx, id); err != nil {
 		j.log.Error("could not cancel a prediction whose task was not saved", "err", err)
 	}
+	// Nothing will read it, and it may never come: not worth a delete.
+	j.log.Info("if the task's save lands after all, the lifecycle rule will delete it", "task", taskKey(id))
 	return true
 }
 
@@ -464,7 +490,7 @@ func (b *Bot) cancel(ctx context.Context, p *Press, choice string, w *words, ans
 	}
 	cancel()
 	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
-	d.forget(ctx)
+	d.forget(ctx, true)
 	log.Info("canceled by the user")
 	e := d.effect()
 	if task.StatusButtons {
@@ -474,23 +500,33 @@ func (b *Bot) cancel(ctx context.Context, p *Press, choice string, w *words, ans
 		Text: fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), Buttons: b.effectButtons(d.w, e)}}, nil
 }
 
-// accepted double-checks a claim marked done: its task was saved, or its
-// result delivered. The mark is written while the task is saved, to spare
-// a round trip, so a failed save can leave a mark with no task.
+// accepted double-checks a claim marked done: its prediction is delivered
+// or will be. The mark is written while the task is saved, to spare a
+// round trip, so a failed save can leave a mark whose prediction was
+// abandoned, or (with no task and no delivery) never saved.
 func (b *Bot) accepted(ctx context.Context, rec leaseRecord) bool {
 	if rec.PredictionID == "" || !validPredictionID(rec.PredictionID) {
 		return true // refused for good (a message was sent): nothing to redo
 	}
-	cctx, cancel := b.call(ctx)
-	_, _, err := b.store.Get(cctx, taskKey(rec.PredictionID))
-	cancel()
-	if !errors.Is(err, ErrNotFound) {
-		return true // saved (or the store cannot tell: do not risk a second prediction)
+	saved := make(chan error, 1)
+	go func() {
+		cctx, cancel := b.call(ctx)
+		defer cancel()
+		_, _, err := b.store.Get(cctx, taskKey(rec.PredictionID))
+		saved <- err
+	}()
+	d, delivering := b.readLease(ctx, deliveryKey(rec.PredictionID))
+	err := <-saved
+	switch {
+	case delivering && d.State == stateAbandoned:
+		return false // even if its task landed late: no webhook delivers it
+	case delivering:
+		// Delivered, canceled by the user, or a webhook holds the task
+		// (which it deletes once the result is sent).
+		return true
 	}
-	// Delivered, or canceled by the user: done. Abandoned (its task was
-	// never saved): to be redone.
-	d, ok := b.readLease(ctx, deliveryKey(rec.PredictionID))
-	return ok && (d.State == stateDone || d.State == stateCanceled)
+	// Saved, or the store cannot tell: do not risk a second prediction.
+	return !errors.Is(err, ErrNotFound)
 }
 
 // commandOf reads "/name@bot rest" into name and rest; "" when s is no

@@ -48,14 +48,21 @@ func (b *Bot) saveTask(ctx context.Context, id string, t *Task) error {
 	defer cancel()
 	wait := 50 * time.Millisecond
 	var err error
+	stalled := false
 	for {
 		actx, cancel := context.WithTimeout(ctx, min(b.opt.CallTimeout, b.opt.SaveBudget/3))
 		err = b.store.Put(actx, taskKey(id), bytes.NewReader(data), int64(len(data)), "application/json")
+		stalled = stalled || err != nil && actx.Err() != nil
 		cancel()
 		if err == nil || !sleep(ctx, wait) {
 			break
 		}
 		wait *= 2
+	}
+	if stalled {
+		// A write given up on can still land, even after the result's
+		// delivery deleted the task: a copy would stay.
+		b.log.Info("a stalled save of the task may land late; the lifecycle rule will delete it", "prediction_id", id, "task", taskKey(id))
 	}
 	if err != nil {
 		return fmt.Errorf("saving task: %w", err)
