@@ -16,11 +16,12 @@ serve:
 	$(GO) run ./cmd/photobot serve
 
 ## test: the test tools (once), then every test of both modules with the race detector, against a real MinIO
-# Four test binaries at once on two cores: most tests wait (on MinIO, the
-# fakes, redeliveries, a crashed claim going stale) more than they compute.
+# Four test binaries at once, and four parallel tests in each, even on two
+# cores (the defaults would be two): most tests wait (on MinIO, the fakes,
+# redeliveries, a crashed claim going stale) more than they compute.
 test: tools
-	@$(GO) test -race -count=1 -p 4 ./... & root=$$!; \
-	(cd deploy && $(GO) test -race -count=1 ./...); deploy=$$?; \
+	@$(GO) test -race -count=1 -p 4 -parallel 4 ./... & root=$$!; \
+	(cd deploy && $(GO) test -race -count=1 -parallel 4 ./...); deploy=$$?; \
 	wait $$root; root=$$?; \
 	if [ $$root -ne 0 ] || [ $$deploy -ne 0 ]; then echo "make test: FAILED"; exit 1; fi
 

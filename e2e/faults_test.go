@@ -275,7 +275,7 @@ func TestCrashedDeliveryIsTakenOver(t *testing.T) {
 		data, _, err := e.Store.Get(context.Background(), "deliveries/"+pr.ID+".json")
 		return err == nil && strings.Contains(string(data), `"done"`)
 	})
-	time.Sleep(200 * time.Millisecond)
+	e.RP.WaitIdle(t, wait)
 	if n := len(e.TG.Calls("sendPhoto")); n != 1 {
 		t.Errorf("%d results sent, want 1", n)
 	}
@@ -322,7 +322,7 @@ func TestFreshDeliveryLeaseAsksForARetry(t *testing.T) {
 		ds := e.RP.Deliveries()
 		return ds[len(ds)-1].Status == 200
 	})
-	time.Sleep(200 * time.Millisecond)
+	e.RP.WaitIdle(t, wait)
 	if n := len(e.TG.Calls("sendPhoto")); n != 1 {
 		t.Errorf("%d results sent, want 1", n)
 	}

@@ -181,7 +181,7 @@ func (h *harness) settle(timeout time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
+	h.RP.WaitIdle(h.t, timeout)
 }
 
 func predictionDone(status string) bool {

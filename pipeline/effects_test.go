@@ -39,12 +39,10 @@ func (c *core) menu(user int64) (*pipeline.Message, int) {
 	return u.Message, u.Message.ID + 1000
 }
 
-var pressSeq int
-
 func (c *core) press(photo *pipeline.Message, message int, onText bool, data string, from int64) (*pipeline.Response, error) {
 	c.t.Helper()
-	pressSeq++
-	u := &pipeline.Update{ID: int64(50000 + pressSeq), Press: &pipeline.Press{ID: fmt.Sprint("q", pressSeq),
+	n := c.seq.Add(1) // presses come from several goroutines
+	u := &pipeline.Update{ID: 50000 + n, Press: &pipeline.Press{ID: fmt.Sprint("q", n),
 		From: pipeline.User{ID: from, Language: "en"}, ChatID: photo.ChatID, MessageID: message, OnText: onText, Data: data, Photo: photo}}
 	return c.handle(u)
 }

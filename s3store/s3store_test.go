@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -234,11 +235,13 @@ func (r *patternReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n := min(len(p), r.left)
-	for i := 0; i < n; i++ {
+	var word [8]byte
+	for i := 0; i < n; i += 8 { // eight bytes a step: the race detector makes bytes slow
 		r.state ^= r.state << 13
 		r.state ^= r.state >> 7
 		r.state ^= r.state << 17
-		p[i] = byte(r.state)
+		binary.LittleEndian.PutUint64(word[:], r.state)
+		copy(p[i:n], word[:])
 	}
 	r.sum.Write(p[:n])
 	r.left -= n
@@ -294,7 +297,8 @@ func TestPutUnknownSize(t *testing.T) {
 		t.Errorf("requests = %+v, want one PUT with Content-Length %d", reqs, len(want))
 	}
 
-	err := s.Put(ctx, "images/huge.jpg", newPatternReader(MaxUnknownSize+1), -1, "image/jpeg")
+	huge := io.MultiReader(bytes.NewReader(make([]byte, MaxUnknownSize+1))) // of no known size
+	err := s.Put(ctx, "images/huge.jpg", huge, -1, "image/jpeg")
 	if err == nil || !strings.Contains(err.Error(), "over 20 MiB") {
 		t.Errorf("Put of %d bytes of unknown size: got err %v, want one saying it is over 20 MiB", MaxUnknownSize+1, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -242,6 +243,7 @@ type Replicate struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	busy    atomic.Int64 // models running, webhooks being sent or waiting for a retry
 	faults  faults
 	changed broadcast
 
@@ -497,6 +499,19 @@ func (r *Replicate) Deliveries() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Delivery(nil), r.deliveries...)
+}
+
+// WaitIdle waits until no model runs and no webhook is being delivered or
+// waits for a retry: from then on Replicate sends nothing unless the test
+// makes it. Assert that something did not happen after it.
+func (r *Replicate) WaitIdle(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	waitUntil(tb, &r.changed, timeout, func() (int64, bool) {
+		n := r.busy.Load()
+		return n, n == 0
+	}, func(n int64) string {
+		return fmt.Sprintf("fake replicate: still busy after %v: %d model runs and webhooks under way", timeout, n)
+	})
 }
 
 // WaitDeliveries waits until n delivery attempts were made and returns
@@ -874,7 +889,7 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 		return
 	}
 
-	r.wg.Add(1)
+	r.working(1)
 	go r.run(p, cfg)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
@@ -902,9 +917,22 @@ func parseCancelAfter(s string) (time.Duration, bool) {
 	return d, err == nil && d > 0
 }
 
+// working counts a model run or a webhook's deliveries starting (1) or
+// ending (-1).
+func (r *Replicate) working(n int) {
+	if n > 0 {
+		r.wg.Add(n)
+		r.busy.Add(int64(n))
+		return
+	}
+	r.busy.Add(int64(n))
+	r.wg.Add(n)
+	r.changed.signal()
+}
+
 // run takes a prediction from starting to its end.
 func (r *Replicate) run(p *rpred, cfg runConfig) {
-	defer r.wg.Done()
+	defer r.working(-1)
 	if cfg.wantStart {
 		r.mu.Lock()
 		body, _ := json.Marshal(p.Prediction)
@@ -1114,9 +1142,9 @@ func (r *Replicate) sendCompleted(predID, webhook string, body []byte, cfg runCo
 		if i == 0 {
 			first = firstAnswer
 		}
-		r.wg.Add(1)
+		r.working(1)
 		go func() {
-			defer r.wg.Done()
+			defer r.working(-1)
 			backoff := cfg.backoff
 			for attempt := 1; ; attempt++ {
 				d := r.attempt(webhook, msgID, "completed", predID, body, attempt)

@@ -274,7 +274,7 @@ func TestReplicateWebhookRetries(t *testing.T) {
 	for _, h := range hook.received() {
 		verifyStandardWebhook(t, r.WebhookSecret, h.header, h.body)
 	}
-	time.Sleep(100 * time.Millisecond)
+	r.WaitIdle(t, 5*time.Second)
 	if n := len(r.Deliveries()); n != 3 {
 		t.Errorf("%d deliveries after a 2xx, want 3", n)
 	}
@@ -287,7 +287,7 @@ func TestReplicateWebhookRetries(t *testing.T) {
 	rcall(t, r2, http.MethodPost, "/predictions", map[string]any{"version": DefaultModelVersion,
 		"input": map[string]any{"image": "data:,x"}, "webhook": gone.URL}, nil)
 	ds = r2.WaitDeliveries(t, 3, 5*time.Second)
-	time.Sleep(150 * time.Millisecond)
+	r2.WaitIdle(t, 5*time.Second)
 	if ds[2].Err == nil || ds[2].Status != 0 || len(r2.Deliveries()) != 3 {
 		t.Errorf("unreachable receiver: %+v (%d deliveries)", ds[2], len(r2.Deliveries()))
 	}
