@@ -5,7 +5,15 @@ MINIO       ?= github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 TERRAFORM   ?= github.com/hashicorp/terraform@v1.5.7
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: run serve test check tools package
+.PHONY: help run serve test check tools package
+
+# A bare `make` lists the targets rather than starting anything.
+.DEFAULT_GOAL := help
+
+## help: this list of targets (from their `## target: text` comments)
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); i = index($$0, ":"); t = substr($$0, i + 2); gsub(/\$$\$$/, "$$", t); \
+		printf "  %-15s %s\n", substr($$0, 1, i - 1), t }' $(MAKEFILE_LIST)
 
 ## run: the bot on this machine (long polling, ./data); needs TG_BOT_TOKEN, REPLICATE_API_TOKEN, REPLICATE_MODEL (or EFFECTS)
 run:
@@ -78,7 +86,7 @@ doctor:
 
 FUZZTIME ?= 20s
 
-## fuzz: every fuzz target for $(FUZZTIME) each (their seed corpora, in testdata/fuzz, run with make test)
+## fuzz: every fuzz target for FUZZTIME (default 20s) each (their seed corpora, in testdata/fuzz, run with make test)
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzTelegramWebhook$$' -fuzztime=$(FUZZTIME) ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzReplicateWebhook$$' -fuzztime=$(FUZZTIME) ./httpapi
