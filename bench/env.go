@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/photobot/photobot/internal/fake"
@@ -41,7 +40,7 @@ const (
 // the fakes of Telegram and Replicate (in this process), and the photobot
 // binary, built once.
 type Env struct {
-	tb       testing.TB
+	tb       fake.TB
 	Dir      string // work directory: the binary, serve logs
 	Root     string // the module's root directory
 	Bin      string // the photobot binary
@@ -66,7 +65,7 @@ type Env struct {
 // fakes stop with tb's cleanups; MinIO is shared by the process (see
 // internal/miniotest) and keeps its data under minioTmp ("": the usual
 // temporary directory).
-func NewEnv(tb testing.TB, dir, minioTmp string) (*Env, error) {
+func NewEnv(tb fake.TB, dir, minioTmp string) (*Env, error) {
 	e := &Env{tb: tb, Dir: dir, msgSeq: map[int64]int{}}
 	e.updateSeq.Store(int64(rand.N(1<<20)) * 1000)
 	out, err := exec.Command("go", "env", "GOMOD").Output()

@@ -6,8 +6,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
-	"testing"
 	"time"
+
+	"github.com/photobot/photobot/internal/fake"
 )
 
 // delayProxy forwards every request to a service after a fixed delay: the
@@ -22,7 +23,7 @@ type delayProxy struct {
 	Upstream atomic.Int64
 }
 
-func newDelayProxy(tb testing.TB, target string, delay time.Duration) *delayProxy {
+func newDelayProxy(tb fake.TB, target string, delay time.Duration) *delayProxy {
 	u, err := url.Parse(target)
 	if err != nil {
 		tb.Fatalf("proxy target %q: %v", target, err)

@@ -4,16 +4,15 @@ import (
 	"fmt"
 	"log"
 	"sync"
-	"testing"
+
+	"github.com/photobot/photobot/internal/fake"
 )
 
 // commandTB lets the test fakes (internal/fake) and the MinIO starter
-// (internal/miniotest), which take a testing.TB, run inside this command.
-// Only the methods they call are implemented; the embedded nil TB makes any
-// other call panic, which would be a bug here.
+// (internal/miniotest) run inside this command: it is their small TB
+// interface (fake.TB, which covers miniotest.TB), with fatal errors as
+// panics that main recovers and cleanups run by close.
 type commandTB struct {
-	testing.TB
-
 	mu       sync.Mutex
 	cleanups []func()
 	failed   bool
@@ -25,21 +24,14 @@ type fatalError struct{ msg string }
 
 func (e fatalError) Error() string { return e.msg }
 
-func (c *commandTB) Helper()      {}
-func (c *commandTB) Name() string { return "bench" }
+var _ fake.TB = (*commandTB)(nil)
+
+func (c *commandTB) Helper() {}
 
 func (c *commandTB) Cleanup(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cleanups = append(c.cleanups, f)
-}
-
-func (c *commandTB) Log(args ...any)                 { log.Print(args...) }
-func (c *commandTB) Logf(format string, args ...any) { log.Printf(format, args...) }
-
-func (c *commandTB) Error(args ...any) {
-	c.setFailed()
-	log.Print(args...)
 }
 
 func (c *commandTB) Errorf(format string, args ...any) {

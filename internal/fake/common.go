@@ -222,6 +222,16 @@ func (f *faults) delayOf(name string, after bool) time.Duration {
 	return f.delay[f.key(name)]
 }
 
+// TB is what the fakes need of a test: testing.TB has it, and so has the
+// bench's command, which runs the fakes outside a test.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // sleep waits d, or until ctx ends or done closes; it reports whether the
 // whole wait elapsed.
 func sleep(ctx context.Context, done <-chan struct{}, d time.Duration) bool {

@@ -288,7 +288,7 @@ type rfile struct {
 
 // NewReplicate starts a fake Replicate API for token; it is closed (and its
 // model runs and webhook deliveries stopped) when the test ends.
-func NewReplicate(tb testing.TB, token string) *Replicate {
+func NewReplicate(tb TB, token string) *Replicate {
 	tb.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {

@@ -175,7 +175,7 @@ type Telegram struct {
 	// bot as an InaccessibleMessage (date 0); default 48 h. See AgeMessage.
 	InaccessibleAfter time.Duration
 
-	tb             testing.TB
+	tb             TB
 	srv            *httptest.Server
 	done           chan struct{}
 	faults         faults
@@ -217,7 +217,7 @@ type tgUpdate struct {
 
 // NewTelegram starts a fake Bot API server for token; it is closed when
 // the test ends.
-func NewTelegram(tb testing.TB, token string) *Telegram {
+func NewTelegram(tb TB, token string) *Telegram {
 	tb.Helper()
 	t := &Telegram{
 		Token:                token,

@@ -69,9 +69,16 @@ var (
 	bucketSeq atomic.Int64
 )
 
+// TB is what Start and NewBucket need of a test: testing.TB has it, and
+// so has the bench's command, which runs MinIO outside a test.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // Start returns the MinIO server shared by the test binary, starting it on
 // first use. It fails the test if MinIO cannot be found or started.
-func Start(tb testing.TB) *Server {
+func Start(tb TB) *Server {
 	tb.Helper()
 	once.Do(func() {
 		shared, errStart = start()
@@ -94,7 +101,7 @@ func Main(m *testing.M) {
 }
 
 // NewBucket creates a fresh, uniquely named bucket and returns its name.
-func (s *Server) NewBucket(tb testing.TB) string {
+func (s *Server) NewBucket(tb TB) string {
 	tb.Helper()
 	name := fmt.Sprintf("test-%d-%s", bucketSeq.Add(1), randomHex(4))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
