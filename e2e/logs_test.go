@@ -34,7 +34,7 @@ func TestLogHygiene(t *testing.T) {
 	// sent waits until the chat got n results or messages besides "got it".
 	sent := func(what string, n int) {
 		t.Helper()
-		e.Eventually(what, 20*time.Second, func() bool {
+		e.Eventually(what, wait, func() bool {
 			o := h.outcome(chat)
 			return len(o.results)+len(o.messages) >= n
 		})

@@ -22,7 +22,13 @@ import (
 
 func TestMain(m *testing.M) { miniotest.Main(m) }
 
-const wait = 10 * time.Second
+// wait is how long a test waits for something it expects. Every wait
+// ends as soon as what it waits for happens, so only a failing test pays
+// it: it is sized for a loaded machine, not an idle one. (10 s was not
+// enough for TestOutputs/big_image under make test on two busy cores:
+// its 11 MB output crosses three HTTP hops, each copy checked by the race
+// detector, and took 5-6 s with the e2e tests alone beside a CPU load.)
+const wait = 60 * time.Second
 
 // accepted checks the webhook's answer tells the user the photo was taken.
 func accepted(t *testing.T, r testenv.Response, p *testenv.Photo) {

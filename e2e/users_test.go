@@ -282,7 +282,7 @@ func TestDeadlineExpiredIsExplained(t *testing.T) {
 	if got := e.RP.WaitPredictions(t, 1, wait)[0].Header.Get("Cancel-After"); got != "5s" {
 		t.Fatalf("Cancel-After %q", got)
 	}
-	m := e.TG.WaitCalls(t, "sendMessage", 1, 15*time.Second)[0]
+	m := e.TG.WaitCalls(t, "sendMessage", 1, wait)[0]
 	if !strings.Contains(m.Params["text"], "так и не взялась") {
 		t.Errorf("user told %q", m.Params["text"])
 	}
