@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,11 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/httpapi"
-	"github.com/photobot/photobot/replicate"
-	"github.com/photobot/photobot/s3store"
 	"github.com/photobot/photobot/telegram"
 )
 
@@ -38,40 +36,24 @@ var doctorOf = map[config.Mode]string{
 }
 
 // Doctor checks what mode needs and writes one line per check: OK, WARN or
-// FAIL, with a hint. It reports false when anything failed. It changes
-// nothing but a probe object under setup/ (deleted again).
-func Doctor(ctx context.Context, getenv func(string) string, mode config.Mode, w io.Writer) bool {
+// FAIL, with a hint. It reports false when anything failed. connect makes
+// the services of the configuration read from getenv. It changes nothing
+// but a probe object under setup/ (deleted again).
+func Doctor(ctx context.Context, getenv func(string) string, mode config.Mode, connect Connect, w io.Writer) bool {
 	r := &report{w: w}
 	fmt.Fprintf(w, "checking %s\n\n", doctorOf[mode])
-	cfg, err := config.Load(getenv, mode)
-	var cerr *config.Error
-	switch {
-	case errors.As(err, &cerr):
-		where := "where the functions get their environment (Terraform variables, Lockbox)"
-		if mode != config.Serve {
-			where = "in the environment photobot runs with"
-		}
-		for _, p := range cerr.Problems {
-			r.fail("configuration", p, "set it "+where)
-		}
-	case err != nil:
-		r.fail("configuration", err.Error(), "")
-	default:
-		r.ok("configuration", "complete and well-formed")
-	}
-	hc := app.HTTPClient()
+	cfg := doctorConfig(r, getenv, mode)
+	checkAccess(r, cfg)
+	s := connect(cfg)
 	if mode != config.Preflight {
-		doctorStorage(ctx, r, cfg, mode)
+		doctorStorage(ctx, r, s, mode)
 	}
-	if cfg.TelegramToken != "" {
-		if tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc); err == nil {
-			doctorTelegram(ctx, r, tg, cfg, mode, hc)
-		}
+	if s.Telegram != nil {
+		doctorTelegram(ctx, r, s, mode)
 	}
-	if cfg.ReplicateToken != "" {
-		rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
-		if checkReplicate(ctx, r, rc, cfg) && mode == config.Serve {
-			doctorWebhookSecret(ctx, r, rc, cfg)
+	if s.Replicate != nil {
+		if checkReplicate(ctx, r, s.Replicate, cfg) && mode == config.Serve {
+			doctorWebhookSecret(ctx, r, s.Replicate, cfg)
 		}
 	}
 	if r.failed {
@@ -82,47 +64,93 @@ func Doctor(ctx context.Context, getenv func(string) string, mode config.Mode, w
 	return !r.failed
 }
 
-func doctorStorage(ctx context.Context, r *report, cfg *config.Config, mode config.Mode) {
-	if cfg.S3Bucket == "" {
-		if mode == config.Run {
-			doctorDataDir(r, cfg.DataDir)
+// doctorConfig loads the configuration and reports each of its problems
+// with the hint that fits it: a missing variable is set, a malformed one
+// corrected.
+func doctorConfig(r *report, getenv func(string) string, mode config.Mode) *config.Config {
+	cfg, err := config.Load(getenv, mode)
+	var cerr *config.Error
+	switch {
+	case errors.As(err, &cerr):
+		where := "where the functions get their environment (Terraform variables, Lockbox)"
+		if mode != config.Serve {
+			where = "in the environment photobot runs with"
 		}
-		return
+		for _, p := range cerr.Problems {
+			r.fail("configuration", p.String(), p.Hint(where))
+		}
+	case err != nil:
+		r.fail("configuration", err.Error(), "")
+	default:
+		r.ok("configuration", "complete and well-formed")
 	}
-	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
-		return // said by the configuration's check
-	}
-	s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
-		AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: app.HTTPClient()})
-	if err != nil {
-		r.fail("bucket", err.Error(), "check S3_ENDPOINT_URL and the keys")
-		return
-	}
-	checkStore(ctx, r, s, cfg, false)
+	return cfg
 }
 
-// doctorDataDir checks that photobot run can keep its state in DATA_DIR.
-func doctorDataDir(r *report, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		r.fail("storage", err.Error(), "set DATA_DIR to a directory this user may write, or S3_BUCKET to use a bucket")
-		return
+func doctorStorage(ctx context.Context, r *report, s Services, mode config.Mode) {
+	cfg := s.Config
+	switch {
+	case cfg.S3Bucket == "" && mode == config.Run:
+		doctorDataDir(r, cfg.DataDir)
+	case s.Bucket != nil:
+		checkStore(ctx, r, s.Bucket, cfg, false)
 	}
-	f, err := os.CreateTemp(dir, ".doctor-")
+	// Otherwise no bucket, or no keys: said by the configuration's check.
+}
+
+// doctorDataDir checks that photobot run can keep its state in DATA_DIR,
+// without creating it (doctor changes nothing): the directory, or the
+// nearest parent run would create it in, must be writable.
+func doctorDataDir(r *report, dir string) {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		r.fail("storage", fmt.Sprintf("%s is not writable: %v", dir, errors.Unwrap(err)), "set DATA_DIR to a directory this user may write")
+		abs = dir
+	}
+	hint := "set DATA_DIR to a directory this user may write, or S3_BUCKET to keep the state in a bucket"
+	probe, note := abs, ""
+	for {
+		fi, err := os.Stat(probe)
+		if err == nil && !fi.IsDir() {
+			r.fail("storage", fmt.Sprintf("DATA_DIR %s: %s is not a directory", abs, probe), hint)
+			return
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(probe) == probe {
+			r.fail("storage", fmt.Sprintf("DATA_DIR %s cannot be used: %v", abs, unwrapped(err)), hint)
+			return
+		}
+		probe, note = filepath.Dir(probe), " (does not exist yet: photobot run creates it)"
+	}
+	f, err := os.CreateTemp(probe, ".doctor-")
+	if err != nil {
+		r.fail("storage", fmt.Sprintf("DATA_DIR %s cannot be used: %s is not writable by this user (%v)", abs, probe, unwrapped(err)), hint)
 		return
 	}
 	f.Close()
 	os.Remove(f.Name())
-	abs, _ := filepath.Abs(dir)
-	r.ok("storage", "local directory "+abs+" (no bucket needed)")
+	r.ok("storage", "local directory "+abs+note+" (no bucket needed)")
 }
 
-func doctorTelegram(ctx context.Context, r *report, tg *telegram.Client, cfg *config.Config, mode config.Mode, hc *http.Client) {
-	if _, ok := checkBot(ctx, r, tg, cfg.TelegramAPIURL); !ok || mode == config.Preflight {
+// unwrapped drops the operation and path a *PathError puts in front.
+func unwrapped(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		return u
+	}
+	return err
+}
+
+func doctorTelegram(ctx context.Context, r *report, s Services, mode config.Mode) {
+	cfg := s.Config
+	if _, _, ok := checkBot(ctx, r, s.Telegram, cfg.TelegramAPIURL); !ok {
 		return
 	}
-	info, err := tg.GetWebhookInfo(ctx)
+	checkUsernames(ctx, r, s.Telegram, cfg)
+	if mode == config.Preflight {
+		return
+	}
+	info, err := s.Telegram.GetWebhookInfo(ctx)
 	if err != nil {
 		r.fail("telegram webhook", err.Error(), telegramHint(err, cfg.TelegramAPIURL))
 		return
@@ -167,7 +195,7 @@ func doctorTelegram(ctx context.Context, r *report, tg *telegram.Client, cfg *co
 		r.warn("last webhook error", info.LastErrorMessage+" at "+when, "Telegram retries; if it is recent, read the functions' logs")
 	}
 	if cfg.PublicURL != "" {
-		secretEnforced(ctx, r, hc, want)
+		secretEnforced(ctx, r, s.HTTP, want)
 	}
 }
 
@@ -192,7 +220,7 @@ func secretEnforced(ctx context.Context, r *report, hc *http.Client, url string)
 		"the endpoint must check TG_WEBHOOK_SECRET; redeploy, then run photobot setup")
 }
 
-func doctorWebhookSecret(ctx context.Context, r *report, rc *replicate.Client, cfg *config.Config) {
+func doctorWebhookSecret(ctx context.Context, r *report, rc Models, cfg *config.Config) {
 	if cfg.ReplicateWebhookSecret != "" {
 		r.ok("replicate webhook secret", "configured (REPLICATE_WEBHOOK_SECRET)")
 	} else if _, err := rc.WebhookSecret(ctx); err != nil {

@@ -12,20 +12,22 @@ import (
 	"time"
 
 	"github.com/photobot/photobot/admin"
+	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/testenv"
-	"github.com/photobot/photobot/s3store"
+	"github.com/photobot/photobot/pipeline"
 )
 
 func doctor(e *testenv.Env) (bool, string) {
 	var out bytes.Buffer
-	ok := admin.Doctor(context.Background(), func(k string) string { return e.Vars[k] }, config.Serve, &out)
+	ok := admin.Doctor(context.Background(), func(k string) string { return e.Vars[k] }, config.Serve, app.Connect, &out)
 	return ok, out.String()
 }
 
 func TestDoctorOnAHealthyDeployment(t *testing.T) {
-	e := testenv.New(t)
+	// Healthy includes private: a bot open to everyone is a WARN.
+	e := testenv.New(t, func(v map[string]string) { v["ALLOWED_USERS"] = "12345" })
 	if err := admin.Setup(context.Background(), e.Bot, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestDoctorFailures(t *testing.T) {
 		{"malformed variable", false, set("REPLICATE_INPUT", "[1]"), "FAIL  configuration: REPLICATE_INPUT"},
 		{"missing bucket", false, set("S3_BUCKET", "no-such-bucket-doctor"), "FAIL  bucket"},
 		{"lifecycle rules missing", false, func(e *testenv.Env) {
-			e.Store.PutLifecycle(context.Background(), []s3store.LifecycleRule{{ID: "photobot-tasks", Prefix: "tasks/", Days: 1}})
+			e.Store.PutLifecycle(context.Background(), []pipeline.LifecycleRule{{ID: "photobot-tasks", Prefix: "tasks/", Days: 1}})
 		}, "WARN  lifecycle: no rule expires updates/ after 2d"},
 		{"conditional writes ignored", false, func(e *testenv.Env) { e.Vars["S3_ENDPOINT_URL"] = ignoringConditions(e.T.(*testing.T)) }, "FAIL  conditional writes"},
 		{"bad bot token", false, set("TG_BOT_TOKEN", "1:nope"), "FAIL  telegram token"},

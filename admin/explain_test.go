@@ -13,7 +13,6 @@ import (
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
-	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
 )
 
@@ -62,7 +61,7 @@ func TestTroublesGetTheirOwnHints(t *testing.T) {
 				vars[k] = v
 			}
 			var out bytes.Buffer
-			ok := admin.Doctor(context.Background(), func(k string) string { return vars[k] }, config.Preflight, &out)
+			ok := admin.Doctor(context.Background(), func(k string) string { return vars[k] }, config.Preflight, app.Connect, &out)
 			if ok {
 				t.Errorf("doctor passed:\n%s", &out)
 			}
@@ -91,7 +90,7 @@ func TestDoctorForRun(t *testing.T) {
 		t.Errorf("mode without a bucket or a public URL: %v, want run", m)
 	}
 	var out bytes.Buffer
-	if !admin.Doctor(context.Background(), getenv, config.Run, &out) {
+	if !admin.Doctor(context.Background(), getenv, config.Run, app.Connect, &out) {
 		t.Fatalf("doctor for run failed:\n%s", &out)
 	}
 	for _, w := range []string{"checking the local bot", "OK    configuration", "OK    storage: local directory", "OK    telegram token: bot @",
@@ -106,7 +105,7 @@ func TestDoctorForRun(t *testing.T) {
 	// A webhook set: long polling cannot work, and the hint says how out.
 	setWebhook(t, tg)
 	out.Reset()
-	if admin.Doctor(context.Background(), getenv, config.Run, &out) || !strings.Contains(out.String(), "photobot run --drop-webhook") {
+	if admin.Doctor(context.Background(), getenv, config.Run, app.Connect, &out) || !strings.Contains(out.String(), "photobot run --drop-webhook") {
 		t.Errorf("with a webhook set:\n%s", &out)
 	}
 }
@@ -127,7 +126,7 @@ func setWebhook(t *testing.T, tg *fake.Telegram) {
 func TestReadyForRun(t *testing.T) {
 	tg := fake.NewTelegram(t, testenv.BotToken)
 	rp := fake.NewReplicate(t, testenv.ReplicateToken)
-	load := func(change map[string]string) (*config.Config, *telegram.Client, *replicate.Client) {
+	load := func(change map[string]string) admin.Services {
 		vars := map[string]string{"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
 			"REPLICATE_MODEL": "acme/photo-restore", "TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL, "DATA_DIR": t.TempDir()}
 		for k, v := range change {
@@ -137,29 +136,28 @@ func TestReadyForRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, app.HTTPClient())
-		return cfg, c, replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, app.HTTPClient())
+		return app.Connect(cfg)
 	}
 	var out bytes.Buffer
-	cfg, c, rc := load(nil)
-	if name, err := admin.Ready(context.Background(), cfg, c, rc, false, &out); err != nil || name != tg.BotUsername {
+	s := load(nil)
+	if name, err := admin.Ready(context.Background(), s, false, &out); err != nil || name != tg.BotUsername {
 		t.Fatalf("Ready = %q, %v\n%s", name, err, &out)
 	}
 	for change, want := range map[string]string{"TG_BOT_TOKEN": "Telegram refuses TG_BOT_TOKEN", "REPLICATE_IMAGE_FIELD": `has no input "photo"`} {
 		vals := map[string]string{"TG_BOT_TOKEN": "1:revoked", "REPLICATE_IMAGE_FIELD": "photo"}
 		out.Reset()
-		cfg, c, rc := load(map[string]string{change: vals[change]})
-		if _, err := admin.Ready(context.Background(), cfg, c, rc, false, &out); err == nil || !strings.Contains(out.String(), want) {
+		s := load(map[string]string{change: vals[change]})
+		if _, err := admin.Ready(context.Background(), s, false, &out); err == nil || !strings.Contains(out.String(), want) {
 			t.Errorf("%s wrong: %v\n%s", change, err, &out)
 		}
 	}
 	setWebhook(t, tg)
 	out.Reset()
-	if _, err := admin.Ready(context.Background(), cfg, c, rc, false, &out); err == nil || !strings.Contains(out.String(), "--drop-webhook") {
+	if _, err := admin.Ready(context.Background(), s, false, &out); err == nil || !strings.Contains(out.String(), "--drop-webhook") {
 		t.Errorf("webhook set: %v\n%s", err, &out)
 	}
 	out.Reset()
-	if _, err := admin.Ready(context.Background(), cfg, c, rc, true, &out); err != nil || tg.Webhook().URL != "" {
+	if _, err := admin.Ready(context.Background(), s, true, &out); err != nil || tg.Webhook().URL != "" {
 		t.Errorf("--drop-webhook: %v, webhook %q\n%s", err, tg.Webhook().URL, &out)
 	}
 }

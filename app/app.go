@@ -1,22 +1,28 @@
 // Package app builds a photobot from its configuration: the clients, the
 // store, the core and the HTTP handler. The command and the Yandex Cloud
-// function both start here, so they cannot drift apart.
+// function both start here, so they cannot drift apart. It is the one
+// place that knows the concrete adapters; its users get the core, HTTP
+// handlers, a long-polling runner and, for the operator's commands,
+// admin's narrow ports.
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/photobot/photobot/admin"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/httpapi"
 	"github.com/photobot/photobot/localstore"
+	"github.com/photobot/photobot/longpoll"
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/s3store"
@@ -48,13 +54,13 @@ func HTTPClient() *http.Client {
 // Bot is a configured core with the clients it talks through.
 type Bot struct {
 	*pipeline.Bot
-	Config    *config.Config
-	Log       *slog.Logger
-	Telegram  *telegram.Client
-	Replicate *replicate.Client
-	Verifier  *replicate.Verifier // nil for photobot run
-	S3        *s3store.Store      // nil when running on a local directory
-	Store     pipeline.Store
+	cfg      *config.Config
+	log      *slog.Logger
+	http     *http.Client
+	tg       *telegram.Client
+	rc       *replicate.Client
+	verifier *replicate.Verifier // nil for photobot run
+	s3       *s3store.Store      // nil when running on a local directory
 }
 
 // New wires a Bot. Nothing here touches the network.
@@ -65,30 +71,17 @@ func New(cfg *config.Config, log *slog.Logger, mode config.Mode) (*Bot, error) {
 // NewWith is New with a change to the core's options before it is built
 // (tests move its clock or shorten its deadlines).
 func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func(*pipeline.Options)) (*Bot, error) {
-	hc := HTTPClient()
-	tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc)
-	if err != nil {
+	b := &Bot{cfg: cfg, log: log, http: HTTPClient()}
+	var err error
+	if b.tg, err = telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, b.http); err != nil {
 		return nil, err
 	}
-	tg.Log = log
-	rc := replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
-	b := &Bot{Config: cfg, Log: log, Telegram: tg, Replicate: rc}
-	deps := pipeline.Deps{Chat: tg, Models: rc, Log: log}
-	if cfg.S3Bucket != "" {
-		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
-			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: hc})
-		if err != nil {
-			return nil, err
-		}
-		b.S3, deps.Store, deps.Images = s, s, s
-	} else {
-		s, err := localstore.New(cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		deps.Store, deps.Images = s, &replicateFiles{store: s, client: rc}
+	b.tg.Log = log
+	b.rc = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, b.http)
+	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Log: log}
+	if err := b.stores(&deps); err != nil {
+		return nil, err
 	}
-	b.Store = deps.Store
 	opt := pipeline.Options{
 		Effects: cfg.Effects, DefaultEffect: cfg.DefaultEffect, About: cfg.About,
 		PredictionDeadline: cfg.PredictionDeadline,
@@ -96,8 +89,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 	}
 	if mode != config.Run {
 		opt.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath
-		b.Verifier, err = replicate.NewVerifier(cfg.ReplicateWebhookSecret, rc)
-		if err != nil {
+		if b.verifier, err = replicate.NewVerifier(cfg.ReplicateWebhookSecret, b.rc); err != nil {
 			return nil, err
 		}
 	}
@@ -107,45 +99,127 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 	if b.Bot, err = pipeline.New(deps, opt); err != nil {
 		return nil, err
 	}
+	warnAboutUsernames(log, cfg)
 	return b, nil
+}
+
+// stores wires the state and the photos: the bucket, or a local directory
+// whose photos reach the model through Replicate's Files API.
+func (b *Bot) stores(deps *pipeline.Deps) error {
+	cfg := b.cfg
+	if cfg.S3Bucket != "" {
+		s, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: b.http})
+		if err != nil {
+			return err
+		}
+		b.s3, deps.Store, deps.Images = s, s, s
+		return nil
+	}
+	s, err := localstore.New(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("DATA_DIR %s cannot be used: %v: set DATA_DIR to a directory this user may write, or S3_BUCKET to keep the state in a bucket",
+			cfg.DataDir, rootCause(err))
+	}
+	deps.Store = s
+	deps.Images = &replicate.ImageStore{Store: s, Client: b.rc, MaxSize: telegram.MaxDownloadSize}
+	return nil
+}
+
+// rootCause is the innermost error: "permission denied" rather than the
+// wrapping of every layer that passed it on.
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// warnAboutUsernames: a username can be released and taken by someone
+// else, who would then be exempt from the limits.
+func warnAboutUsernames(log *slog.Logger, cfg *config.Config) {
+	var names []string
+	for _, e := range cfg.AdminList {
+		if strings.HasPrefix(e, "@") {
+			names = append(names, e)
+		}
+	}
+	if len(names) > 0 {
+		log.Warn("ADMIN_USERS names users by @username: a username can be released and taken by someone else, "+
+			"who would then be exempt from the limits; put their numeric ids there instead (photobot doctor looks them up where Telegram allows; "+
+			"the log shows user_id when they write)", "usernames", strings.Join(names, ","))
+	}
 }
 
 // Handler is the HTTP face of a Bot: both webhooks and /healthz.
 func (b *Bot) Handler() http.Handler {
-	return httpapi.New(b.Bot, b.Config.TelegramWebhookSecret, b.Verifier, b.Log)
+	return httpapi.New(b.Bot, b.cfg.TelegramWebhookSecret, b.verifier, b.log)
 }
 
-// dataURIMax is the largest photo handed to Replicate inline; larger ones
-// go through its Files API.
-const dataURIMax = 256 << 10
-
-// replicateFiles keeps photos in a local store and hands them to the model
-// without a public URL: inline as a data URI when small, through
-// Replicate's Files API otherwise.
-type replicateFiles struct {
-	store  pipeline.Store
-	client *replicate.Client
+// TelegramWebhook is Telegram's webhook alone (the function fn-handler).
+func (b *Bot) TelegramWebhook() http.Handler {
+	return httpapi.Logged(b.log, httpapi.Telegram(b.Bot, b.cfg.TelegramWebhookSecret, b.log))
 }
 
-func (r *replicateFiles) StoreImage(ctx context.Context, key string, body io.Reader, size int64, contentType string) (string, error) {
-	data, err := io.ReadAll(io.LimitReader(body, telegram.MaxDownloadSize+1))
-	if err != nil {
-		return "", err
+// ReplicateWebhook is Replicate's webhook alone (the function fn-callback).
+func (b *Bot) ReplicateWebhook() http.Handler {
+	return httpapi.Logged(b.log, httpapi.Replicate(b.Bot, b.verifier, b.log))
+}
+
+// LongPoll is the transport of photobot run: updates from getUpdates,
+// predictions polled.
+func (b *Bot) LongPoll() *longpoll.Runner {
+	return &longpoll.Runner{Bot: b.Bot, Telegram: b.tg, Replicate: b.rc, Log: b.log}
+}
+
+// SetRetryBackoff changes the first wait before the clients retry a call
+// that failed transiently (tests shorten it).
+func (b *Bot) SetRetryBackoff(d time.Duration) {
+	b.tg.Backoff = d
+	b.rc.Backoff = d
+}
+
+// Services are the bot's configuration and clients as the operator's
+// commands (admin) use them.
+func (b *Bot) Services() admin.Services {
+	s := admin.Services{Config: b.cfg, Telegram: b.tg, Replicate: b.rc, HTTP: b.http}
+	if b.s3 != nil {
+		s.Bucket = b.s3
 	}
-	if err := r.store.Put(ctx, key, bytes.NewReader(data), int64(len(data)), contentType); err != nil {
-		return "", err
+	return s
+}
+
+// Connect makes the services of a configuration that may be incomplete
+// (doctor): each one whose settings are there.
+func Connect(cfg *config.Config) admin.Services {
+	hc := HTTPClient()
+	s := admin.Services{Config: cfg, HTTP: hc}
+	if cfg.TelegramToken != "" {
+		if tg, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramToken, hc); err == nil {
+			s.Telegram = tg
+		}
 	}
-	if len(data) <= dataURIMax {
-		return "data:" + contentType + ";base64," + base64.StdEncoding.EncodeToString(data), nil
+	if cfg.ReplicateToken != "" {
+		s.Replicate = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, hc)
 	}
-	return r.client.UploadFile(ctx, key[len("images/input/"):], contentType, data)
+	if cfg.S3Bucket != "" && cfg.AccessKeyID != "" && cfg.SecretAccessKey != "" {
+		st, err := s3store.New(s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, HTTPClient: hc})
+		if err == nil {
+			s.Bucket = st
+		}
+	}
+	return s
 }
 
 // Serve runs the webhooks over HTTP on the configured port until ctx ends,
 // then lets the requests in flight finish (photobot serve; SIGTERM).
 func (b *Bot) Serve(ctx context.Context) error {
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(b.Config.Port)),
+		Addr:              net.JoinHostPort("", strconv.Itoa(b.cfg.Port)),
 		Handler:           b.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -155,7 +229,8 @@ func (b *Bot) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.Log.Info("serving webhooks", "addr", ln.Addr().String())
+	b.log.Info("serving webhooks", "addr", ln.Addr().String())
+	go b.checkBucket(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -163,8 +238,27 @@ func (b *Bot) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	b.Log.Info("shutting down: finishing requests in flight")
+	b.log.Info("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// checkBucket tells at start, rather than at the first update, that the
+// bucket cannot be used, and what to do (the store's errors carry the
+// hint). It runs beside serving: a slow bucket must not delay the start.
+func (b *Bot) checkBucket(ctx context.Context) {
+	if b.s3 == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.s3.CheckBucket(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return // shutting down
+		}
+		b.log.Error("the bucket cannot be used: every update will fail until this is fixed", "err", err.Error())
+		return
+	}
+	b.log.Info("bucket reachable", "bucket", b.cfg.S3Bucket)
 }

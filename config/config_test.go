@@ -190,15 +190,13 @@ func TestEffectsFileAndDefaults(t *testing.T) {
 	e["RESULT_AS"] = "document"
 	e["DEFAULT_EFFECT"] = "nobg"
 	e["BOT_ABOUT"] = `{"en":"Photos, better.","ru":"Фото, только лучше."}`
-	old := readFile
-	t.Cleanup(func() { readFile = old })
-	readFile = func(name string) ([]byte, error) {
+	readFile := func(name string) ([]byte, error) {
 		if name != "effects.json" {
 			return nil, os.ErrNotExist
 		}
 		return []byte(`[{"id":"nobg","title":"Remove background","model":"cjwbw/rembg"},{"id":"up","title":"Up","model":"a/b","send":"photo"}]`), nil
 	}
-	c, err := Load(env(e), Serve)
+	c, err := Source{Getenv: env(e), ReadFile: readFile}.Load(Serve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +206,7 @@ func TestEffectsFileAndDefaults(t *testing.T) {
 	// Without EFFECTS, RESULT_AS is the single effect's.
 	s := serveEnv()
 	s["RESULT_AS"] = "both"
-	if c, err := Load(env(s), Serve); err != nil || len(c.Effects) != 1 || c.Effects[0].Send != pipeline.AsBoth || c.Effects[0].Title.In("en") != "nightmareai/real-esrgan" {
+	if c, err := Load(env(s), Serve); err != nil || len(c.Effects) != 1 || c.Effects[0].Send != pipeline.AsBoth || c.Effects[0].Title.In("en") != "Enhance" {
 		t.Errorf("single effect %+v, %v", c.Effects, err)
 	}
 }

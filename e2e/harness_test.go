@@ -115,7 +115,7 @@ func newHarness(t *testing.T, fast bool, vars ...func(map[string]string)) *harne
 	// performs the method of a 2xx answer (the bot's replies).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.Bot.Telegram.SetWebhook(ctx, &bot.SetWebhookParams{URL: h.URL + httpapi.TelegramPath,
+	if err := h.Bot.Services().Telegram.SetWebhook(ctx, &bot.SetWebhookParams{URL: h.URL + httpapi.TelegramPath,
 		SecretToken: testenv.WebhookSecret}); err != nil {
 		t.Fatal(err)
 	}

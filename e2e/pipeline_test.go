@@ -128,8 +128,8 @@ func TestPhotoRoundTrip(t *testing.T) {
 	if !bytes.Equal(sent.Fetched["photo"], e.RP.OutputPNG) {
 		t.Errorf("Telegram fetched %d bytes, want the model's output", len(sent.Fetched["photo"]))
 	}
-	if !strings.Contains(sent.Params["caption"], "acme/photo-restore") {
-		t.Errorf("caption %q does not name the model", sent.Params["caption"])
+	if !strings.Contains(sent.Params["caption"], "Улучшить") {
+		t.Errorf("caption %q does not name the model by its title", sent.Params["caption"])
 	}
 
 	// And the bookkeeping is gone: task and photo deleted.

@@ -39,10 +39,13 @@ func text(r testenv.Response) string {
 func TestHelpNamesTheModelInTheUsersLanguage(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t)
+	// The single model is named by its title (REPLICATE_TITLE, else a
+	// generic one), never by its repository.
+	title := map[string]string{"ru": "Улучшить", "en": "Enhance", "de": "Enhance"}
 	for lang, want := range map[string]string{"ru": "Пришлите фото", "en": "Send me a photo", "de": "Send me a photo"} {
 		for _, cmd := range []string{"/start", "/help", "hello"} {
 			r := e.PostUpdate(message(3001, lang, map[string]any{"text": cmd}), testenv.WebhookSecret)
-			if got := text(r); !strings.Contains(got, want) || !strings.Contains(got, "acme/photo-restore") {
+			if got := text(r); !strings.Contains(got, want) || !strings.Contains(got, title[lang]) || strings.Contains(got, "acme/photo-restore") {
 				t.Errorf("%s %q: %q", lang, cmd, got)
 			}
 		}
@@ -179,8 +182,8 @@ func TestOutputs(t *testing.T) {
 		}},
 		{"caption", func(e *testenv.Env) any { return nil }, func(t *testing.T, e *testenv.Env) {
 			c := e.TG.WaitCalls(t, "sendPhoto", 1, wait)[0].Params["caption"]
-			if !strings.HasPrefix(c, "acme/photo-restore · ") || !strings.HasSuffix(c, " с") {
-				t.Errorf("caption %q, want the model and the time", c)
+			if !strings.HasPrefix(c, "Улучшить · ") || !strings.HasSuffix(c, " с") {
+				t.Errorf("caption %q, want the model's title and the time", c)
 			}
 			// Sent by URL: nothing waits in front of it.
 			if n := len(e.TG.Calls("sendChatAction")); n != 0 {

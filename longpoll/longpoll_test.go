@@ -38,7 +38,9 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}, tg, rp, dir
+	r := b.LongPoll()
+	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
+	return r, tg, rp, dir
 }
 
 func photoUpdate(tg *fake.Telegram, chatID int64, data []byte) map[string]any {
@@ -130,7 +132,8 @@ func TestRunWithAMenu(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}
+	r := b.LongPoll()
+	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -18,6 +18,20 @@ type Effect struct {
 	ImageField  string         // the input that receives the photo's URL
 	PromptField string         // the input that receives the caption; "" for none
 	Send        SendAs
+
+	// PromptRequired: started without a prompt, the effect asks for one
+	// (it has a PromptField); PromptHint are the words that ask.
+	PromptRequired bool
+	PromptHint     Text
+	// Progress: the status also says when the model has started.
+	Progress bool
+
+	// Price is what one photo costs the user, in Telegram Stars: the
+	// effect's price, else PRICE_STARS; 0 when free or payments are off.
+	Price int
+	// What a run costs the operator at Replicate, in USD: per run
+	// (Cost), or per second of model time (CostPerSecond); 0 unknown.
+	Cost, CostPerSecond float64
 }
 
 // SendAs is how a result reaches the user.

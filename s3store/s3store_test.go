@@ -907,7 +907,7 @@ func TestLifecycleSendsContentMD5(t *testing.T) {
 		t.Fatalf("GetLifecycle before any put = %v, %v; want none, nil", rules, err)
 	}
 
-	want := []LifecycleRule{
+	want := []pipeline.LifecycleRule{
 		{ID: "expire-tasks", Prefix: "tasks/", Days: 2},
 		{ID: "expire-images", Prefix: "images/", Days: 1},
 	}
@@ -946,7 +946,7 @@ func TestLifecycleSendsContentMD5(t *testing.T) {
 		t.Errorf("GetLifecycle = %+v, want %+v", got, want)
 	}
 
-	if err := s.PutLifecycle(ctx, []LifecycleRule{{ID: "x", Prefix: "x/", Days: 0}}); err == nil {
+	if err := s.PutLifecycle(ctx, []pipeline.LifecycleRule{{ID: "x", Prefix: "x/", Days: 0}}); err == nil {
 		t.Errorf("PutLifecycle with Days 0: got nil error, want one")
 	}
 }
@@ -963,13 +963,13 @@ func TestGetLifecycleReadsLegacyPrefix(t *testing.T) {
 </LifecycleConfiguration>`)
 	})
 	got, err := f.GetLifecycle(context.Background())
-	want := []LifecycleRule{{ID: "legacy", Prefix: "tasks/", Days: 2}, {ID: "filtered", Prefix: "images/", Days: 1}}
+	want := []pipeline.LifecycleRule{{ID: "legacy", Prefix: "tasks/", Days: 2}, {ID: "filtered", Prefix: "images/", Days: 1}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("GetLifecycle = %+v, %v; want %+v", got, err, want)
 	}
 }
 
-func sortRules(r []LifecycleRule) {
+func sortRules(r []pipeline.LifecycleRule) {
 	sort.Slice(r, func(i, j int) bool { return r[i].ID < r[j].ID })
 }
 

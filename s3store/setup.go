@@ -42,18 +42,11 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 	return e
 }
 
-// LifecycleRule expires objects under Prefix Days days after creation.
-type LifecycleRule struct {
-	ID     string
-	Prefix string
-	Days   int32
-}
-
 // PutLifecycle replaces the bucket's lifecycle configuration with rules
 // (no rules removes it). Each rule is written as Filter{Prefix} and
 // Expiration{Days}. The request carries Content-MD5, which Yandex Object
 // Storage requires (minio-go's SetBucketLifecycle always sends it).
-func (s *Store) PutLifecycle(ctx context.Context, rules []LifecycleRule) error {
+func (s *Store) PutLifecycle(ctx context.Context, rules []pipeline.LifecycleRule) error {
 	cfg := lifecycle.NewConfiguration()
 	for _, r := range rules {
 		if r.ID == "" || r.Days < 1 {
@@ -74,7 +67,7 @@ func (s *Store) PutLifecycle(ctx context.Context, rules []LifecycleRule) error {
 
 // GetLifecycle returns the bucket's expiration rules; none, and no error,
 // when no lifecycle is configured.
-func (s *Store) GetLifecycle(ctx context.Context) ([]LifecycleRule, error) {
+func (s *Store) GetLifecycle(ctx context.Context) ([]pipeline.LifecycleRule, error) {
 	cfg, err := s.client.GetBucketLifecycle(ctx, s.bucket)
 	if err != nil {
 		switch minio.ToErrorResponse(err).Code {
@@ -83,11 +76,11 @@ func (s *Store) GetLifecycle(ctx context.Context) ([]LifecycleRule, error) {
 		}
 		return nil, s.failed("get lifecycle of bucket", s.bucket, err)
 	}
-	var rules []LifecycleRule
+	var rules []pipeline.LifecycleRule
 	for _, r := range cfg.Rules {
 		// Rules put by other tools (or Terraform's legacy form) may use
 		// the top-level Prefix rather than Filter.Prefix.
-		rule := LifecycleRule{ID: r.ID, Prefix: r.Prefix, Days: int32(r.Expiration.Days)}
+		rule := pipeline.LifecycleRule{ID: r.ID, Prefix: r.Prefix, Days: int32(r.Expiration.Days)}
 		switch {
 		case r.RuleFilter.Prefix != "":
 			rule.Prefix = r.RuleFilter.Prefix

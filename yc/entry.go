@@ -9,7 +9,6 @@ import (
 
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
-	"github.com/photobot/photobot/httpapi"
 )
 
 // The two functions' entries: index.go at the root of each zip (written by
@@ -41,8 +40,8 @@ func setup() {
 			instance.telegram, instance.callback = h, h
 			return
 		}
-		instance.telegram = Wrap(httpapi.Logged(log, httpapi.Telegram(b.Bot, cfg.TelegramWebhookSecret, log)))
-		instance.callback = Wrap(httpapi.Logged(log, httpapi.Replicate(b.Bot, b.Verifier, log)))
+		instance.telegram = Wrap(b.TelegramWebhook())
+		instance.callback = Wrap(b.ReplicateWebhook())
 	})
 }
 

@@ -305,10 +305,10 @@ func TestPackagedFunctions(t *testing.T) {
 	menuVars["EFFECTS"] = `[{"id":"restore","title":"Restore","model":"acme/photo-restore"},` +
 		`{"id":"file","title":"As a file","model":"acme/photo-restore","send":"document"}]`
 	launch(menuVars)
-	if _, err := e.Bot.Telegram.GetMe(context.Background()); err != nil {
+	if _, err := e.Bot.Services().Telegram.GetMe(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Bot.Telegram.SetWebhook(context.Background(), &bot.SetWebhookParams{URL: e.URL + "/webhook/telegram",
+	if err := e.Bot.Services().Telegram.SetWebhook(context.Background(), &bot.SetWebhookParams{URL: e.URL + "/webhook/telegram",
 		SecretToken: testenv.WebhookSecret, AllowedUpdates: telegram.AllowedUpdates}); err != nil {
 		t.Fatal(err)
 	}

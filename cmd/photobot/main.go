@@ -8,8 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,7 +20,6 @@ import (
 	"github.com/photobot/photobot/admin"
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
-	"github.com/photobot/photobot/longpoll"
 )
 
 const usage = `photobot: a Telegram bot that processes photos with Replicate models.
@@ -28,6 +30,7 @@ Usage:
   photobot serve    serve both webhooks over HTTP on $PORT (what the cloud functions run)
   photobot setup    prepare a deployment: the bucket, the command menu, the Telegram webhook
   photobot doctor   check a deployment, the local bot, or the tokens before a deploy
+  photobot version  print the version and the commit it was built from
 
 Configuration comes from environment variables; "photobot <command> -h" lists
 those the command reads. The README has the whole story.
@@ -78,6 +81,18 @@ func exitCode(err error) int {
 	return 1
 }
 
+// usageError is a wrong command line, said in one line with where to get
+// help, rather than the whole usage.
+func usageError(name, format string, args ...any) error {
+	return lineError(fmt.Sprintf("%s: %s (photobot %s -h shows how to call it)", name, fmt.Sprintf(format, args...), name))
+}
+
+// lineError is a usage error whose text is the whole message.
+type lineError string
+
+func (e lineError) Error() string        { return string(e) }
+func (e lineError) Is(target error) bool { return target == errUsage }
+
 // Main runs one command; the tests call it as the binary would be called.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -88,6 +103,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version())
+		return nil
 	}
 	name := args[0]
 	cmd, ok := commands[name]
@@ -95,48 +113,13 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, name)
 	}
-	fs := flag.NewFlagSet("photobot "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dropWebhook, mode := new(bool), new(string)
-	switch name {
-	case "run":
-		fs.BoolVar(dropWebhook, "drop-webhook", false, "delete the bot's webhook first (Telegram refuses long polling while one is set)")
-	case "doctor":
-		fs.StringVar(mode, "mode", "", "what to check: serve, run or preflight")
+	fl, err := parseFlags(name, cmd.about, cmd.mode, args[1:], stderr)
+	if err != nil {
+		return err
 	}
-	fs.Usage = func() { commandUsage(fs, name, cmd.about, cmd.mode) }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-
 	if name == "doctor" {
-		m := admin.DoctorMode(getenv)
-		switch *mode {
-		case "":
-		case "serve":
-			m = config.Serve
-		case "run":
-			m = config.Run
-		case "preflight":
-			m = config.Preflight
-		default:
-			return fmt.Errorf("%w: -mode %q: want serve, run or preflight", errUsage, *mode)
-		}
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if !admin.Doctor(dctx, getenv, m, stdout) {
-			return errors.New("doctor found problems")
-		}
-		return nil
+		return doctor(ctx, getenv, fl.mode, stdout)
 	}
-
 	cfg, err := config.Load(getenv, cmd.mode)
 	if err != nil {
 		return err
@@ -150,20 +133,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	case "serve":
 		return b.Serve(ctx)
 	case "run":
-		bot, err := admin.Ready(ctx, cfg, b.Telegram, b.Replicate, *dropWebhook, stderr)
-		if err != nil {
-			return err
-		}
-		where := "in " + cfg.DataDir
-		if cfg.S3Bucket != "" {
-			where = "in bucket " + cfg.S3Bucket
-		}
-		log.Info("running as @"+bot+": send it a photo", "state", where, "effects", len(cfg.Effects))
-		if cfg.AllowedUsers == nil {
-			log.Warn("ALLOWED_USERS is not set: the bot answers anyone who finds it, and their photos bill your Replicate account")
-		}
-		r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: log}
-		return r.Run(ctx)
+		return run(ctx, cfg, b, fl.dropWebhook, log, stderr)
 	default:
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
@@ -171,10 +141,109 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 }
 
+// flags are the command line's flags, of whichever command.
+type flags struct {
+	dropWebhook bool   // run
+	mode        string // doctor
+}
+
+// parseFlags reads a command's flags. -h prints the command's usage; a
+// wrong flag or argument is one line that says where help is.
+func parseFlags(name, about string, mode config.Mode, args []string, stderr io.Writer) (*flags, error) {
+	fs := flag.NewFlagSet("photobot "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are said once, by main
+	fs.Usage = func() {}
+	var fl flags
+	switch name {
+	case "run":
+		fs.BoolVar(&fl.dropWebhook, "drop-webhook", false, "delete the bot's webhook first (Telegram refuses long polling while one is set)")
+	case "doctor":
+		fs.StringVar(&fl.mode, "mode", "", "what to check: serve, run or preflight")
+	}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		commandUsage(stderr, fs, name, about, mode)
+		return nil, err
+	case err != nil:
+		return nil, usageError(name, "%v", err)
+	case fs.NArg() > 0:
+		return nil, usageError(name, "takes no arguments, got %q", fs.Arg(0))
+	}
+	return &fl, nil
+}
+
+func doctor(ctx context.Context, getenv func(string) string, flagMode string, stdout io.Writer) error {
+	m := admin.DoctorMode(getenv)
+	switch flagMode {
+	case "":
+	case "serve":
+		m = config.Serve
+	case "run":
+		m = config.Run
+	case "preflight":
+		m = config.Preflight
+	default:
+		return usageError("doctor", "-mode %q: want serve, run or preflight", flagMode)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if !admin.Doctor(dctx, getenv, m, app.Connect, stdout) {
+		return errors.New("doctor found problems")
+	}
+	return nil
+}
+
+// run is photobot run: every check first, then long polling.
+func run(ctx context.Context, cfg *config.Config, b *app.Bot, dropWebhook bool, log *slog.Logger, stderr io.Writer) error {
+	bot, err := admin.Ready(ctx, b.Services(), dropWebhook, stderr)
+	if err != nil {
+		return err
+	}
+	where := "in " + cfg.DataDir
+	if cfg.S3Bucket != "" {
+		where = "in bucket " + cfg.S3Bucket
+	}
+	log.Info("running as @"+bot+": send it a photo", "state", where, "effects", len(cfg.Effects))
+	if cfg.AllowedUsers == nil {
+		log.Warn("ALLOWED_USERS is not set: the bot answers anyone who finds it, and their photos bill your Replicate account")
+	}
+	return b.LongPoll().Run(ctx)
+}
+
+// version is the module's version and, when built from a git checkout,
+// the commit and whether the tree had changes.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "photobot (no build information)"
+	}
+	out := "photobot " + info.Main.Version
+	var rev, modified, at string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		case "vcs.time":
+			at = s.Value
+		}
+	}
+	if rev != "" {
+		out += " commit " + rev
+		if at != "" {
+			out += " (" + at + ")"
+		}
+		if modified == "true" {
+			out += " with uncommitted changes"
+		}
+	}
+	return out + ", " + info.GoVersion
+}
+
 // commandUsage prints a command's usage, its flags and the variables it
 // reads: someone holding only the binary has no README.
-func commandUsage(fs *flag.FlagSet, name, about string, mode config.Mode) {
-	w := fs.Output()
+func commandUsage(w io.Writer, fs *flag.FlagSet, name, about string, mode config.Mode) {
 	fmt.Fprintf(w, "Usage: photobot %s [flags]\n\n%s\n", name, about)
 	hasFlags := false
 	fs.VisitAll(func(f *flag.Flag) {
@@ -184,19 +253,27 @@ func commandUsage(fs *flag.FlagSet, name, about string, mode config.Mode) {
 		}
 		fmt.Fprintf(w, "  -%s\n      %s\n", f.Name, f.Usage)
 	})
-	fmt.Fprintln(w, "\nEnvironment (* required):")
-	required := map[string]bool{}
-	for _, v := range config.Required(mode) {
-		required[v] = true
+	required := config.Required(mode)
+	if name == "doctor" {
+		// Its default mode is run's; a deployment needs more.
+		required = config.Required(config.Run)
+		var more []string
+		for _, v := range config.Required(config.Serve) {
+			if !slices.Contains(required, v) {
+				more = append(more, v)
+			}
+		}
+		fmt.Fprintf(w, "\n-mode serve checks a deployment and also needs %s.\n", strings.Join(more, ", "))
 	}
+	fmt.Fprintln(w, "\nEnvironment (* required):")
 	for _, v := range config.VarsFor(name) {
 		mark, def := " ", ""
-		if required[v.Name] {
+		if slices.Contains(required, v.Name) {
 			mark = "*"
 		}
 		if v.Default != "" {
 			def = " (default " + v.Default + ")"
 		}
-		fmt.Fprintf(w, "  %s %-24s %s%s\n", mark, v.Name, strings.TrimSpace(v.Meaning), def)
+		fmt.Fprintf(w, "  %s %-25s %s%s\n", mark, v.Name, strings.TrimSpace(v.Meaning), def)
 	}
 }

@@ -97,8 +97,7 @@ func NewWithCore(t testing.TB, core func(*pipeline.Options), options ...func(var
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Bot.Telegram.Backoff = 10 * time.Millisecond
-	e.Bot.Replicate.Backoff = 10 * time.Millisecond
+	e.Bot.SetRetryBackoff(10 * time.Millisecond)
 	e.Store, err = s3store.New(s3store.Config{Endpoint: e.MinIO.Endpoint, Region: e.MinIO.Region, Bucket: e.Bucket,
 		AccessKeyID: e.MinIO.AccessKey, SecretAccessKey: e.MinIO.SecretKey})
 	if err != nil {
