@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
@@ -161,5 +163,30 @@ func TestRunWithAMenu(t *testing.T) {
 	tg.WaitCalls(t, "editMessageText", 2, 10*time.Second) // processing, then done
 	if m, _ := tg.Message(2002, msg.MessageID); !strings.HasPrefix(m.Text, "✅ No background") {
 		t.Errorf("status %q", m.Text)
+	}
+}
+
+// A text result of 3,000 emoji is 6,000 UTF-16 code units, Telegram's
+// measure: the user gets its start, cut between two emoji, not nothing.
+func TestLongEmojiTextReachesTheUser(t *testing.T) {
+	r, tg, rp, _ := local(t)
+	rp.SetModelFunc(func(map[string]any, []byte) (string, any, string) {
+		return "", strings.Repeat("😀", 3000), ""
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tg.PushUpdate(photoUpdate(tg, 2003, fake.JPEG(64, 48)))
+	sent := tg.WaitCalls(t, "sendMessage", 2, 15*time.Second)
+	text := sent[1].Params["text"]
+	if sent[1].Error != "" || !strings.HasPrefix(text, "😀😀") || !strings.HasSuffix(text, "😀…") || !utf8.ValidString(text) {
+		t.Fatalf("result: error %q, text %.40q…", sent[1].Error, text)
+	}
+	if n := len(utf16.Encode([]rune(text))); n > 4096 || n < 4000 {
+		t.Errorf("the text is %d UTF-16 code units, want close to 4096 and no more", n)
 	}
 }
