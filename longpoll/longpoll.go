@@ -78,6 +78,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 			wait = min(max(2*wait, 500*time.Millisecond), 30*time.Second)
+			if te != nil && te.RetryAfter > 0 {
+				wait = te.RetryAfter // flood control says when
+			}
 			r.Log.Warn("getUpdates failed; retrying", "err", err, "wait", wait.String())
 			continue
 		}

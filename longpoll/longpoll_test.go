@@ -1,14 +1,17 @@
 package longpoll_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -19,6 +22,7 @@ import (
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/longpoll"
+	"github.com/photobot/photobot/telegram"
 )
 
 // local is `photobot run` with only the two tokens and a model set.
@@ -188,5 +192,81 @@ func TestLongEmojiTextReachesTheUser(t *testing.T) {
 	}
 	if n := len(utf16.Encode([]rune(text))); n > 4096 || n < 4000 {
 		t.Errorf("the text is %d UTF-16 code units, want close to 4096 and no more", n)
+	}
+}
+
+// syncBuffer is a log the runner's goroutines may share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// polling is local with the proportions of production: the transport
+// gives up on response headers (1 s here, 20 s there) before Telegram
+// answers an idle long poll (2 s here, 30 s there).
+func polling(t *testing.T) (*longpoll.Runner, *fake.Telegram, *syncBuffer) {
+	r, tg, _, _ := local(t)
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Second}}
+	c, err := telegram.New(tg.URL, testenv.BotToken, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	r.Telegram, r.Log, r.PollTimeout = c, app.Logger(log, slog.LevelInfo), 2*time.Second
+	return r, tg, log
+}
+
+// An idle bot keeps listening: its polls end empty, not in errors and
+// backoff, and a photo sent after several of them is seen at once.
+func TestIdleBotSeesAPhotoWithinAPoll(t *testing.T) {
+	r, tg, log := polling(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tg.WaitCalls(t, "getUpdates", 4, 30*time.Second)
+	sent := time.Now()
+	tg.PushUpdate(photoUpdate(tg, 2004, fake.JPEG(64, 48)))
+	told := tg.WaitCalls(t, "sendMessage", 1, 30*time.Second)[0]
+	if took := told.At.Sub(sent); took > r.PollTimeout+time.Second {
+		t.Errorf("the photo was seen after %v, want within a poll (%v)", took, r.PollTimeout)
+	}
+	if strings.Contains(log.String(), "getUpdates failed") {
+		t.Errorf("idle polls failed:\n%s", log)
+	}
+}
+
+// Flood control's retry_after is how long the runner waits.
+func TestPollHonoursRetryAfter(t *testing.T) {
+	r, tg, _ := polling(t)
+	tg.FailNextRetryAfter("getUpdates", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	calls := tg.WaitCalls(t, "getUpdates", 2, 30*time.Second)
+	if calls[0].Status != http.StatusTooManyRequests {
+		t.Fatalf("first poll answered %d", calls[0].Status)
+	}
+	if gap := calls[1].At.Sub(calls[0].At); gap < 2*time.Second {
+		t.Errorf("polled again after %v, want the 2 s of retry_after", gap)
 	}
 }
