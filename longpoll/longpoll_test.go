@@ -31,6 +31,12 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	tg := fake.NewTelegram(t, testenv.BotToken)
 	rp := fake.NewReplicate(t, testenv.ReplicateToken)
 	dir := t.TempDir()
+	return runner(t, tg, rp, dir), tg, rp, dir
+}
+
+// runner is `photobot run` on dir, as cmd/photobot wires it.
+func runner(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string) *longpoll.Runner {
+	t.Helper()
 	vars := map[string]string{
 		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
 		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": dir,
@@ -44,7 +50,9 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, PollTimeout: time.Second, Interval: 20 * time.Millisecond}, tg, rp, dir
+	pending, _ := b.Store.(longpoll.Pending)
+	return &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: b.Log, Tasks: pending,
+		PollTimeout: time.Second, Interval: 20 * time.Millisecond}
 }
 
 func photoUpdate(tg *fake.Telegram, chatID int64, data []byte) map[string]any {
@@ -268,5 +276,81 @@ func TestPollHonoursRetryAfter(t *testing.T) {
 	}
 	if gap := calls[1].At.Sub(calls[0].At); gap < 2*time.Second {
 		t.Errorf("polled again after %v, want the 2 s of retry_after", gap)
+	}
+}
+
+// start runs r until the test ends or the returned stop is called; stop
+// returns when Run has.
+func start(t *testing.T, r *longpoll.Runner) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// A run stopped while the model works leaves its task; the next run on
+// the same directory follows the prediction again, and the user gets the
+// result, once.
+func TestNextRunDeliversWhatAStoppedRunStarted(t *testing.T) {
+	r, tg, rp, dir := local(t)
+	rp.RunTime = 3 * time.Second
+	r.Drain = 50 * time.Millisecond // stops before the model is done
+	stop := start(t, r)
+	tg.PushUpdate(photoUpdate(tg, 2005, fake.JPEG(64, 48)))
+	tg.WaitCalls(t, "sendMessage", 1, 10*time.Second) // "processing"
+	pr := rp.WaitPredictions(t, 1, 10*time.Second)[0]
+	waitFor(t, "the task saved", func() bool { _, err := os.Stat(filepath.Join(dir, "tasks", pr.ID+".json")); return err == nil })
+	stop()
+	if n := len(tg.Calls("sendPhoto")); n != 0 {
+		t.Fatalf("%d results before the model finished", n)
+	}
+
+	start(t, runner(t, tg, rp, dir))
+	sent := tg.WaitCalls(t, "sendPhoto", 1, 20*time.Second)[0]
+	if sent.Params["chat_id"] != "2005" || sent.Error != "" {
+		t.Errorf("result to %s: %q", sent.Params["chat_id"], sent.Error)
+	}
+	waitFor(t, "the task cleaned up", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "tasks", pr.ID+".json"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	rp.WaitIdle(t, 10*time.Second)
+	if n := len(tg.Calls("sendPhoto")); n != 1 || len(rp.Predictions()) != 1 {
+		t.Errorf("%d results of %d predictions, want 1 of 1", n, len(rp.Predictions()))
+	}
+}
+
+// A stop (SIGTERM) lets a prediction that ends within Drain be delivered
+// before Run returns.
+func TestStopWaitsForThePredictionsInFlight(t *testing.T) {
+	r, tg, rp, _ := local(t)
+	rp.RunTime = time.Second
+	stop := start(t, r)
+	tg.PushUpdate(photoUpdate(tg, 2006, fake.JPEG(64, 48)))
+	rp.WaitPredictions(t, 1, 10*time.Second)
+	stop()
+	if n := len(tg.Calls("sendPhoto")); n != 1 {
+		t.Errorf("%d results when Run returned, want 1", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 20 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

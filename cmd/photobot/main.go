@@ -162,7 +162,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		if cfg.AllowedUsers == nil {
 			log.Warn("ALLOWED_USERS is not set: the bot answers anyone who finds it, and their photos bill your Replicate account")
 		}
-		r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: log}
+		pending, _ := b.Store.(longpoll.Pending) // a local directory lists its tasks; a bucket does not
+		r := &longpoll.Runner{Bot: b.Bot, Telegram: b.Telegram, Replicate: b.Replicate, Log: log, Tasks: pending}
 		return r.Run(ctx)
 	default:
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
