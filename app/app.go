@@ -61,6 +61,7 @@ type Bot struct {
 	rc       *replicate.Client
 	verifier *replicate.Verifier // nil for photobot run
 	s3       *s3store.Store      // nil when running on a local directory
+	pending  longpoll.Pending    // the tasks a stopped run left; nil on a bucket (not listed)
 }
 
 // New wires a Bot. Nothing here touches the network.
@@ -121,7 +122,7 @@ func (b *Bot) stores(deps *pipeline.Deps) error {
 		return fmt.Errorf("DATA_DIR %s cannot be used: %v: set DATA_DIR to a directory this user may write, or S3_BUCKET to keep the state in a bucket",
 			cfg.DataDir, rootCause(err))
 	}
-	deps.Store = s
+	deps.Store, b.pending = s, s
 	deps.Images = &replicate.ImageStore{Store: s, Client: b.rc, MaxSize: telegram.MaxDownloadSize}
 	return nil
 }
@@ -172,7 +173,7 @@ func (b *Bot) ReplicateWebhook() http.Handler {
 // LongPoll is the transport of photobot run: updates from getUpdates,
 // predictions polled.
 func (b *Bot) LongPoll() *longpoll.Runner {
-	return &longpoll.Runner{Bot: b.Bot, Telegram: b.tg, Replicate: b.rc, Log: b.log}
+	return &longpoll.Runner{Bot: b.Bot, Telegram: b.tg, Replicate: b.rc, Log: b.log, Tasks: b.pending}
 }
 
 // SetRetryBackoff changes the first wait before the clients retry a call

@@ -255,3 +255,28 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	}
 	return r.r.Read(p)
 }
+
+// Pending returns the prediction ids of the tasks in the store (the keys
+// tasks/{prediction_id}.json of pipeline/keys.go): the predictions a
+// `photobot run` that stopped may have left unfinished. A bucket is not
+// listed (its lifecycle rules clean it); a local directory may be.
+func (s *Store) Pending(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("localstore: listing tasks: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, tmpPrefix) {
+			ids = append(ids, strings.TrimSuffix(name, ".json"))
+		}
+	}
+	return ids, nil
+}

@@ -167,3 +167,23 @@ func TestCreateAcrossProcesses(t *testing.T) {
 		t.Errorf("processes that won = %d, want exactly 1", won)
 	}
 }
+
+func TestPendingListsTheTasks(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if ids, err := s.Pending(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("empty store: %v, %v", ids, err)
+	}
+	for _, key := range []string{"tasks/abc.json", "tasks/def.json", "deliveries/abc.json", "tasks/sub/x.json"} {
+		if _, err := s.Create(ctx, key, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx, "tasks/def.json"); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.Pending(ctx)
+	if err != nil || strings.Join(ids, ",") != "abc" {
+		t.Errorf("Pending = %v, %v; want [abc]", ids, err)
+	}
+}

@@ -30,6 +30,20 @@ type Runner struct {
 	Interval time.Duration
 	// Parallel bounds how many updates of one batch are handled at once.
 	Parallel int
+	// Drain bounds how long Run, once ctx ends, lets the predictions it
+	// follows finish and be delivered (default 20 s); the next Run
+	// resumes the rest from Tasks.
+	Drain time.Duration
+	// Tasks, when set, lists the predictions whose tasks are in the
+	// store: Run follows them again when it starts, as it would have had
+	// it not stopped (a SIGTERM past Drain, a crash).
+	Tasks Pending
+}
+
+// Pending lists the prediction ids of the tasks in the store
+// (localstore.Store has it; a bucket is not listed).
+type Pending interface {
+	Pending(ctx context.Context) ([]string, error)
 }
 
 // ErrWebhookSet: Telegram refuses getUpdates while a webhook is set.
@@ -46,8 +60,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Parallel == 0 {
 		r.Parallel = 8
 	}
+	if r.Drain == 0 {
+		r.Drain = 20 * time.Second
+	}
+	// The followers outlive ctx by up to Drain: a result a stop would
+	// otherwise orphan (billed, never sent) is sent first.
+	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var following sync.WaitGroup
-	defer following.Wait()
+	defer r.drain(stop, &following)
+	followOn := func(id string) {
+		following.Add(1)
+		go func() {
+			defer following.Done()
+			r.follow(fctx, id)
+		}()
+	}
 
 	info, err := r.Telegram.GetWebhookInfo(ctx)
 	if err != nil {
@@ -57,6 +84,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("%w (%s): long polling cannot work while it is; "+
 			"`photobot run --drop-webhook` deletes it (pending updates are kept; `photobot setup` sets it again)", ErrWebhookSet, info.URL)
 	}
+	r.resume(ctx, followOn)
 	r.Log.Info("polling Telegram for updates")
 
 	var offset int64
@@ -78,6 +106,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 			wait = min(max(2*wait, 500*time.Millisecond), 30*time.Second)
+			if te != nil && te.RetryAfter > 0 {
+				wait = te.RetryAfter // flood control says when
+			}
 			r.Log.Warn("getUpdates failed; retrying", "err", err, "wait", wait.String())
 			continue
 		}
@@ -90,11 +121,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			go func(u *pipeline.Update) {
 				defer func() { <-sem; batch.Done() }()
 				if id := r.handle(ctx, u); id != "" {
-					following.Add(1)
-					go func() {
-						defer following.Done()
-						r.follow(ctx, id)
-					}()
+					followOn(id)
 				}
 			}(u)
 			offset = u.ID + 1
@@ -106,13 +133,51 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// resume follows the predictions of the tasks a stopped Run left.
+func (r *Runner) resume(ctx context.Context, follow func(id string)) {
+	if r.Tasks == nil {
+		return
+	}
+	ids, err := r.Tasks.Pending(ctx)
+	if err != nil {
+		r.Log.Error("cannot list the tasks left by an earlier run; their results will not be sent", "err", err)
+		return
+	}
+	for _, id := range ids {
+		follow(id)
+	}
+	if len(ids) > 0 {
+		r.Log.Info("following the predictions an earlier run left", "count", len(ids))
+	}
+}
+
+// drain waits up to Drain for the followers, then stops them.
+func (r *Runner) drain(stop context.CancelFunc, following *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		following.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(r.Drain)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		r.Log.Warn("stopping with predictions still running; the next run resumes them", "waited", r.Drain.String())
+	}
+	stop()
+	<-done
+}
+
 // handle runs one update until it no longer fails transiently, like
 // Telegram's redelivery of a webhook, then sends the reply. It returns the
 // prediction to follow, if one was started.
 func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string) {
 	wait := r.Interval
 	for {
-		hctx, cancel := context.WithTimeout(ctx, r.Bot.Deadline())
+		// An attempt under way when ctx ends runs to its end, as a
+		// webhook's request would: a prediction it starts is followed.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Bot.Deadline())
 		resp, err := r.Bot.HandleUpdate(hctx, u)
 		if err == nil && resp != nil {
 			started = resp.Started

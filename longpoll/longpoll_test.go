@@ -1,22 +1,28 @@
 package longpoll_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/longpoll"
+	"github.com/photobot/photobot/telegram"
 )
 
 // local is `photobot run` with only the two tokens and a model set.
@@ -25,6 +31,12 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	tg := fake.NewTelegram(t, testenv.BotToken)
 	rp := fake.NewReplicate(t, testenv.ReplicateToken)
 	dir := t.TempDir()
+	return runner(t, tg, rp, dir), tg, rp, dir
+}
+
+// runner is `photobot run` on dir, as cmd/photobot wires it.
+func runner(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string) *longpoll.Runner {
+	t.Helper()
 	vars := map[string]string{
 		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
 		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": dir,
@@ -40,7 +52,7 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 	}
 	r := b.LongPoll()
 	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
-	return r, tg, rp, dir
+	return r
 }
 
 func photoUpdate(tg *fake.Telegram, chatID int64, data []byte) map[string]any {
@@ -164,5 +176,182 @@ func TestRunWithAMenu(t *testing.T) {
 	tg.WaitCalls(t, "editMessageText", 2, 10*time.Second) // processing, then done
 	if m, _ := tg.Message(2002, msg.MessageID); !strings.HasPrefix(m.Text, "✅ No background") {
 		t.Errorf("status %q", m.Text)
+	}
+}
+
+// A text result of 3,000 emoji is 6,000 UTF-16 code units, Telegram's
+// measure: the user gets its start, cut between two emoji, not nothing.
+func TestLongEmojiTextReachesTheUser(t *testing.T) {
+	r, tg, rp, _ := local(t)
+	rp.SetModelFunc(func(map[string]any, []byte) (string, any, string) {
+		return "", strings.Repeat("😀", 3000), ""
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tg.PushUpdate(photoUpdate(tg, 2003, fake.JPEG(64, 48)))
+	sent := tg.WaitCalls(t, "sendMessage", 2, 15*time.Second)
+	text := sent[1].Params["text"]
+	if sent[1].Error != "" || !strings.HasPrefix(text, "😀😀") || !strings.HasSuffix(text, "😀…") || !utf8.ValidString(text) {
+		t.Fatalf("result: error %q, text %.40q…", sent[1].Error, text)
+	}
+	if n := len(utf16.Encode([]rune(text))); n > 4096 || n < 4000 {
+		t.Errorf("the text is %d UTF-16 code units, want close to 4096 and no more", n)
+	}
+}
+
+// syncBuffer is a log the runner's goroutines may share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// polling is local with the proportions of production: the transport
+// gives up on response headers (1 s here, 20 s there) before Telegram
+// answers an idle long poll (2 s here, 30 s there).
+func polling(t *testing.T) (*longpoll.Runner, *fake.Telegram, *syncBuffer) {
+	r, tg, _, _ := local(t)
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Second}}
+	c, err := telegram.New(tg.URL, testenv.BotToken, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	r.Telegram, r.Log, r.PollTimeout = c, app.Logger(log, slog.LevelInfo), 2*time.Second
+	return r, tg, log
+}
+
+// An idle bot keeps listening: its polls end empty, not in errors and
+// backoff, and a photo sent after several of them is seen at once.
+func TestIdleBotSeesAPhotoWithinAPoll(t *testing.T) {
+	r, tg, log := polling(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tg.WaitCalls(t, "getUpdates", 4, 30*time.Second)
+	sent := time.Now()
+	tg.PushUpdate(photoUpdate(tg, 2004, fake.JPEG(64, 48)))
+	told := tg.WaitCalls(t, "sendMessage", 1, 30*time.Second)[0]
+	if took := told.At.Sub(sent); took > r.PollTimeout+time.Second {
+		t.Errorf("the photo was seen after %v, want within a poll (%v)", took, r.PollTimeout)
+	}
+	if strings.Contains(log.String(), "getUpdates failed") {
+		t.Errorf("idle polls failed:\n%s", log)
+	}
+}
+
+// Flood control's retry_after is how long the runner waits.
+func TestPollHonoursRetryAfter(t *testing.T) {
+	r, tg, _ := polling(t)
+	tg.FailNextRetryAfter("getUpdates", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	calls := tg.WaitCalls(t, "getUpdates", 2, 30*time.Second)
+	if calls[0].Status != http.StatusTooManyRequests {
+		t.Fatalf("first poll answered %d", calls[0].Status)
+	}
+	if gap := calls[1].At.Sub(calls[0].At); gap < 2*time.Second {
+		t.Errorf("polled again after %v, want the 2 s of retry_after", gap)
+	}
+}
+
+// start runs r until the test ends or the returned stop is called; stop
+// returns when Run has.
+func start(t *testing.T, r *longpoll.Runner) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// A run stopped while the model works leaves its task; the next run on
+// the same directory follows the prediction again, and the user gets the
+// result, once.
+func TestNextRunDeliversWhatAStoppedRunStarted(t *testing.T) {
+	r, tg, rp, dir := local(t)
+	rp.RunTime = 3 * time.Second
+	r.Drain = 50 * time.Millisecond // stops before the model is done
+	stop := start(t, r)
+	tg.PushUpdate(photoUpdate(tg, 2005, fake.JPEG(64, 48)))
+	tg.WaitCalls(t, "sendMessage", 1, 10*time.Second) // "processing"
+	pr := rp.WaitPredictions(t, 1, 10*time.Second)[0]
+	waitFor(t, "the task saved", func() bool { _, err := os.Stat(filepath.Join(dir, "tasks", pr.ID+".json")); return err == nil })
+	stop()
+	if n := len(tg.Calls("sendPhoto")); n != 0 {
+		t.Fatalf("%d results before the model finished", n)
+	}
+
+	start(t, runner(t, tg, rp, dir))
+	sent := tg.WaitCalls(t, "sendPhoto", 1, 20*time.Second)[0]
+	if sent.Params["chat_id"] != "2005" || sent.Error != "" {
+		t.Errorf("result to %s: %q", sent.Params["chat_id"], sent.Error)
+	}
+	waitFor(t, "the task cleaned up", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "tasks", pr.ID+".json"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	rp.WaitIdle(t, 10*time.Second)
+	if n := len(tg.Calls("sendPhoto")); n != 1 || len(rp.Predictions()) != 1 {
+		t.Errorf("%d results of %d predictions, want 1 of 1", n, len(rp.Predictions()))
+	}
+}
+
+// A stop (SIGTERM) lets a prediction that ends within Drain be delivered
+// before Run returns.
+func TestStopWaitsForThePredictionsInFlight(t *testing.T) {
+	r, tg, rp, _ := local(t)
+	rp.RunTime = time.Second
+	stop := start(t, r)
+	tg.PushUpdate(photoUpdate(tg, 2006, fake.JPEG(64, 48)))
+	rp.WaitPredictions(t, 1, 10*time.Second)
+	stop()
+	if n := len(tg.Calls("sendPhoto")); n != 1 {
+		t.Errorf("%d results when Run returned, want 1", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 20 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -144,7 +144,7 @@ func (d *delivery) outcomeText() string {
 	case Canceled:
 		return w.TookTooLong // not by photobot: by Cancel-After, or on the website
 	}
-	d.log.Warn("the model failed", "model_error", shorten(o.Error, 2000))
+	d.log.Warn("the model failed", "model_error", shorten(redactURLs(o.Error), 2000))
 	switch {
 	case outOfMemory.MatchString(o.Error):
 		return w.OutOfMemory

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // texts holds every word the bot says to a Telegram user, in one language.
@@ -320,14 +319,40 @@ func (w *words) done(title string, took time.Duration) string {
 	return fmt.Sprintf(w.Done, title, w.seconds(took))
 }
 
-// shorten keeps the start of a model's text output readable in a message.
+// shorten keeps the start of a model's text output within n UTF-16 code
+// units, which is how Telegram measures a message (4096) or a caption
+// (1024): an emoji is two. It cuts between runes, so never inside a
+// surrogate pair, and ends a cut text with "…".
 func shorten(s string, n int) string {
 	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) <= n {
+	if utf16Units(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	units := 0
+	for i, r := range s {
+		if units += runeUnits(r); units > n-1 {
+			return s[:i] + "…"
+		}
+	}
+	return s
+}
+
+// utf16Units is the length of s in UTF-16 code units.
+func utf16Units(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeUnits(r)
+	}
+	return n
+}
+
+// runeUnits: a rune beyond the Basic Multilingual Plane (most emoji) is a
+// surrogate pair in UTF-16.
+func runeUnits(r rune) int {
+	if r > 0xFFFF {
+		return 2
+	}
+	return 1
 }
 
 // Command is an entry of the bot's command menu.

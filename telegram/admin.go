@@ -70,14 +70,16 @@ func (c *Client) SetMyCommands(ctx context.Context, p *bot.SetMyCommandsParams) 
 // handled updates, so it polls itself.
 func (c *Client) GetUpdates(ctx context.Context, offset int64, timeout time.Duration, allowed []string) ([]*pipeline.Update, error) {
 	body, _ := json.Marshal(map[string]any{"offset": offset, "timeout": int(timeout / time.Second), "allowed_updates": allowed})
+	// Telegram answers within timeout; a little more covers the way there
+	// and back.
+	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/bot"+c.token+"/getUpdates", strings.NewReader(string(body)))
 	if err != nil {
 		return nil, c.classify("getUpdates", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	hc := *c.http
-	hc.Timeout = timeout + 10*time.Second
-	resp, err := hc.Do(req)
+	resp, err := c.poll.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

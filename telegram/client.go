@@ -36,6 +36,7 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	poll  *http.Client // getUpdates': no wait for headers (see pollClient)
 
 	// Policy retries calls that fail transiently (5xx, 429, network
 	// errors): 3 attempts, 200 ms then doubling, a retry_after of at most
@@ -65,8 +66,23 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &Client{api: api, base: base, token: token, http: hc,
+	return &Client{api: api, base: base, token: token, http: hc, poll: pollClient(hc),
 		Policy: retry.Policy{Attempts: 3, Backoff: 200 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}, nil
+}
+
+// pollClient is hc for getUpdates, which Telegram holds for the whole
+// long-poll timeout before it answers: a transport's bound on waiting for
+// response headers (20 s in photobot's) would end every idle poll in an
+// error. Each poll bounds itself instead.
+func pollClient(hc *http.Client) *http.Client {
+	p := *hc
+	p.Timeout = 0
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		t = t.Clone()
+		t.ResponseHeaderTimeout = 0
+		p.Transport = t
+	}
+	return &p
 }
 
 // Error is a failure answered by the Bot API, or a failure to reach it.
