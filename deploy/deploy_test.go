@@ -1222,6 +1222,46 @@ func checkRoutes(t *testing.T, doc *openapi3.T, want map[string]string) {
 	}
 }
 
+// requiredHeaders are the headers each route's sender always sends: the
+// gateway refuses a request lacking one before a function is billed.
+var requiredHeaders = map[string][]string{
+	httpapi.TelegramPath:  {"X-Telegram-Bot-Api-Secret-Token"},
+	httpapi.ReplicatePath: {"webhook-id", "webhook-timestamp", "webhook-signature"},
+}
+
+// checkValidators checks each route declares its required headers and turns
+// on the gateway's parameter validation with validate (the placeholder, or
+// its rendered value).
+func checkValidators(t *testing.T, doc *openapi3.T, validate any) {
+	t.Helper()
+	for path, names := range requiredHeaders {
+		item := doc.Paths.Map()[path]
+		if item == nil || item.Post == nil {
+			t.Errorf("spec has no POST %s", path)
+			continue
+		}
+		declared := map[string]bool{}
+		for _, p := range item.Post.Parameters {
+			if p.Value != nil && p.Value.In == "header" && p.Value.Required {
+				declared[p.Value.Name] = true
+			}
+		}
+		for _, name := range names {
+			if !declared[name] {
+				t.Errorf("POST %s: header %s is not declared (in: header, required: true)", path, name)
+			}
+		}
+		v, ok := item.Post.Extensions["x-yc-apigateway-validator"].(map[string]any)
+		if !ok {
+			t.Errorf("POST %s has no x-yc-apigateway-validator", path)
+			continue
+		}
+		if got := v["validateRequestParameters"]; got != validate {
+			t.Errorf("POST %s: validateRequestParameters = %v, want %v", path, got, validate)
+		}
+	}
+}
+
 func TestOpenAPISpec(t *testing.T) {
 	data, err := os.ReadFile("openapi.yaml")
 	if err != nil {
@@ -1238,6 +1278,7 @@ func TestOpenAPISpec(t *testing.T) {
 			t.Errorf("POST %s: service_account_id = %v, want ${invoker_sa_id}", path, integ["service_account_id"])
 		}
 	}
+	checkValidators(t, doc, "${validate_headers}")
 }
 
 // The spec as the gateway gets it: rendered by Terraform's own
@@ -1252,10 +1293,20 @@ func TestOpenAPISpecRendered(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "openapi.yaml"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for _, validate := range []bool{true, false} {
+		doc := renderSpec(t, tf, dir, validate)
+		checkRoutes(t, doc, map[string]string{httpapi.TelegramPath: "d4eHANDLER", httpapi.ReplicatePath: "d4eCALLBACK"})
+		checkValidators(t, doc, validate)
+	}
+}
+
+// renderSpec renders dir/openapi.yaml with Terraform's templatefile().
+func renderSpec(t *testing.T, tf, dir string, validate bool) *openapi3.T {
+	t.Helper()
 	cmd := exec.Command(tf, "console")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+os.DevNull, "CHECKPOINT_DISABLE=1")
-	cmd.Stdin = strings.NewReader(`jsonencode(templatefile("openapi.yaml", {fn_handler_id = "d4eHANDLER", fn_callback_id = "d4eCALLBACK", invoker_sa_id = "ajeGATEWAY"}))` + "\n")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(`jsonencode(templatefile("openapi.yaml", {fn_handler_id = "d4eHANDLER", fn_callback_id = "d4eCALLBACK", invoker_sa_id = "ajeGATEWAY", validate_headers = %t}))`+"\n", validate))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("terraform console: %v\n%s", err, out)
@@ -1274,6 +1325,5 @@ func TestOpenAPISpecRendered(t *testing.T) {
 	if strings.Contains(rendered, "${") {
 		t.Errorf("rendered spec still holds ${...}")
 	}
-	doc := loadSpec(t, []byte(rendered))
-	checkRoutes(t, doc, map[string]string{httpapi.TelegramPath: "d4eHANDLER", httpapi.ReplicatePath: "d4eCALLBACK"})
+	return loadSpec(t, []byte(rendered))
 }

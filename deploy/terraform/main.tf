@@ -425,9 +425,10 @@ resource "yandex_api_gateway" "main" {
   folder_id   = var.folder_id
   description = "photobot: POST /webhook/telegram -> fn-handler, POST /webhook/replicate -> fn-callback"
   spec = templatefile("${path.module}/../openapi.yaml", {
-    fn_handler_id  = yandex_function.handler.id
-    fn_callback_id = yandex_function.callback.id
-    invoker_sa_id  = yandex_iam_service_account.gateway.id
+    fn_handler_id    = yandex_function.handler.id
+    fn_callback_id   = yandex_function.callback.id
+    invoker_sa_id    = yandex_iam_service_account.gateway.id
+    validate_headers = var.validate_webhook_headers
   })
 
   depends_on = [

@@ -255,3 +255,12 @@ variable "callback_timeout" {
     error_message = "callback_timeout: 1 to 600 seconds."
   }
 }
+
+variable "validate_webhook_headers" {
+  # On: the gateway refuses (400) a request without the headers Telegram and
+  # Replicate always send, before a function is called and billed. Off only
+  # to debug the gateway itself.
+  description = "Whether API Gateway refuses webhook requests lacking X-Telegram-Bot-Api-Secret-Token or webhook-id/-timestamp/-signature (deploy/openapi.yaml)."
+  type        = bool
+  default     = true
+}
