@@ -43,7 +43,17 @@ PHOTOBOT_VARS="TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL REPLICATE_INPUT 
 REPLICATE_WEBHOOK_SECRET REPLICATE_PROMPT_FIELD PREDICTION_DEADLINE ALLOWED_USERS ADMIN_USERS
 MAX_ACTIVE_PER_USER DAILY_LIMIT_PER_USER S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 S3_ENDPOINT_URL S3_REGION PUBLIC_URL TG_WEBHOOK_SECRET TELEGRAM_API_URL REPLICATE_API_URL PORT
-DATA_DIR LOG_LEVEL EFFECTS EFFECTS_FILE RESULT_AS DEFAULT_EFFECT BOT_ABOUT"
+DATA_DIR LOG_LEVEL EFFECTS EFFECTS_FILE RESULT_AS DEFAULT_EFFECT BOT_ABOUT REPLICATE_TITLE
+REPLICATE_COST_PER_SECOND RESULT_HOSTS PRICE_STARS FREE_PER_DAY STAR_PACKS PAY_SUPPORT TERMS"
+# The plain settings that reach both functions through Terraform's
+# extra_environment, each when set: the access list, the limits, payments...
+# Adding a setting to the deploy is adding its name here (and to the
+# validation of var.extra_environment). A private bot must never deploy
+# public: deploy/script_test.go checks that each of these set in the
+# environment reaches the functions.
+PASSTHROUGH_VARS="ALLOWED_USERS ADMIN_USERS MAX_ACTIVE_PER_USER DAILY_LIMIT_PER_USER REPLICATE_PROMPT_FIELD
+PREDICTION_DEADLINE TELEGRAM_API_URL REPLICATE_API_URL REPLICATE_TITLE REPLICATE_COST_PER_SECOND RESULT_HOSTS
+PRICE_STARS FREE_PER_DAY STAR_PACKS PAY_SUPPORT TERMS"
 
 # --- helpers (bash builtins only, so that DRY_RUN works without any tool) ---
 
@@ -333,6 +343,36 @@ effects_settings() {
 	esac
 }
 
+# hcl_string VALUE: VALUE as an HCL string literal, so that Terraform reads
+# it back byte for byte (no ${...} or %{...} template is evaluated).
+hcl_string() {
+	# A character at a time: ${v//...} quoting differs between bash versions.
+	local v=$1 out="" c i
+	for ((i = 0; i < ${#v}; i++)); do
+		c=${v:i:1}
+		case $c in
+		'\') out+='\\' ;;
+		'"') out+='\"' ;;
+		$'\n') out+='\n' ;;
+		$'\r') out+='\r' ;;
+		$'\t') out+='\t' ;;
+		'$' | '%') if [[ ${v:i+1:1} == '{' ]]; then out+=$c$c; else out+=$c; fi ;;
+		*) out+=$c ;;
+		esac
+	done
+	printf '"%s"' "$out"
+}
+
+# extra_environment: TF_VAR_extra_environment, an HCL map of the
+# PASSTHROUGH_VARS that are set (none of them secret).
+extra_environment() {
+	local name map=""
+	for name in $PASSTHROUGH_VARS; do
+		if [[ -n "${!name:-}" ]]; then map+="$name = $(hcl_string "${!name}"), "; fi
+	done
+	if [[ -n $map ]]; then setenv TF_VAR_extra_environment "{ ${map%, } }"; fi
+}
+
 terraform_vars() { # TF_VAR_* from the environment: secrets never on a command line
 	setenv TF_VAR_folder_id "$FOLDER_ID"
 	if [[ -n "${YC_CLOUD_ID:-}" ]]; then setenv TF_VAR_cloud_id "$YC_CLOUD_ID"; fi
@@ -353,6 +393,7 @@ terraform_vars() { # TF_VAR_* from the environment: secrets never on a command l
 	if [[ -n "${RESULT_AS:-}" ]]; then setenv TF_VAR_result_as "$RESULT_AS"; fi
 	if [[ -n "${DEFAULT_EFFECT:-}" ]]; then setenv TF_VAR_default_effect "$DEFAULT_EFFECT"; fi
 	if [[ -n "${BOT_ABOUT:-}" ]]; then setenv TF_VAR_bot_about "$BOT_ABOUT"; fi
+	extra_environment
 	if [[ -n "${NAME_PREFIX:-}" ]]; then setenv TF_VAR_name_prefix "$NAME_PREFIX"; fi
 	if [[ -n "${BUCKET_NAME:-}" ]]; then setenv TF_VAR_bucket_name "$BUCKET_NAME"; fi
 	return 0
@@ -374,11 +415,16 @@ settings() {
 	say "+ settings=\$(echo local.settings_encoded | terraform -chdir=$TF_DIR console)"
 	if ((DRY)); then
 		# What the environment says; the Terraform defaults stand in for the rest.
-		SETTING_NAMES=(S3_ENDPOINT_URL S3_REGION REPLICATE_MODEL REPLICATE_INPUT REPLICATE_IMAGE_FIELD LOG_LEVEL)
-		SETTING_VALUES=(https://storage.yandexcloud.net ru-central1 "${REPLICATE_MODEL:-<terraform default>}"
-			"${REPLICATE_INPUT:-<terraform default>}" "${REPLICATE_IMAGE_FIELD:-<terraform default>}" "${LOG_LEVEL:-<terraform default>}")
+		SETTING_NAMES=(S3_ENDPOINT_URL S3_REGION LOG_LEVEL)
+		SETTING_VALUES=(https://storage.yandexcloud.net ru-central1 "${LOG_LEVEL:-<terraform default>}")
+		if [[ -z "${EFFECTS:-}" ]]; then # photobot refuses a model beside EFFECTS, and so does main.tf
+			SETTING_NAMES+=(REPLICATE_MODEL REPLICATE_INPUT REPLICATE_IMAGE_FIELD)
+			SETTING_VALUES+=("${REPLICATE_MODEL:-<terraform default>}" "${REPLICATE_INPUT:-<terraform default>}"
+				"${REPLICATE_IMAGE_FIELD:-<terraform default>}")
+		fi
 		local name
-		for name in EFFECTS RESULT_AS DEFAULT_EFFECT BOT_ABOUT; do
+		# shellcheck disable=SC2086 # a list of names
+		for name in EFFECTS RESULT_AS DEFAULT_EFFECT BOT_ABOUT $PASSTHROUGH_VARS; do
 			if [[ -n "${!name:-}" ]]; then
 				SETTING_NAMES+=("$name")
 				SETTING_VALUES+=("${!name}")

@@ -948,3 +948,48 @@ func TestMakefileTargets(t *testing.T) {
 		t.Errorf("deploy/deploy.sh must be executable (make runs ./deploy/deploy.sh)")
 	}
 }
+
+// A private bot must never deploy public (issue: the deploy dropped the
+// access settings): every pass-through setting set in the environment
+// reaches the functions' environment (Terraform's extra_environment), the
+// settings the preflight checks, and photobot setup; values with quotes,
+// newlines and template sequences arrive as written.
+func TestDeployPassesTheSettingsOn(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	set := map[string]string{
+		"ALLOWED_USERS": "12345,@anna", "DAILY_LIMIT_PER_USER": "5", "MAX_ACTIVE_PER_USER": "1",
+		"ADMIN_USERS": "777", "PRICE_STARS": "3", "STAR_PACKS": "10,20",
+		"TERMS": `{"en": "Pay ${x} \"now\""}`,
+	}
+	base := []string{"PATH=" + empty, "HOME=" + t.TempDir(), "DRY_RUN=1", "LANG=C.UTF-8"}
+	for k, v := range fakeSecrets {
+		base = append(base, k+"="+v)
+	}
+	for k, v := range set {
+		base = append(base, k+"="+v)
+	}
+	for _, mode := range bashModes {
+		out, err := runScript(t, "deploy.sh", append(slices.Clone(base), mode.env...), "deploy")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", mode.name, err, out)
+		}
+		i := strings.Index(out, "+ export TF_VAR_extra_environment=")
+		if i < 0 {
+			t.Fatalf("%s: no TF_VAR_extra_environment: the settings are dropped\n%s", mode.name, out)
+		}
+		line, _, _ := strings.Cut(out[i:], "\n")
+		for _, want := range []string{`ALLOWED_USERS = "12345,@anna"`, `DAILY_LIMIT_PER_USER = "5"`, `MAX_ACTIVE_PER_USER = "1"`,
+			`ADMIN_USERS = "777"`, `PRICE_STARS = "3"`, `STAR_PACKS = "10,20"`, `TERMS = "{\"en\": \"Pay $${x} \\\"now\\\"\"}"`} {
+			if !strings.Contains(line, want) {
+				t.Errorf("%s: TF_VAR_extra_environment lacks %s:\n%s", mode.name, want, line)
+			}
+		}
+		// What setup and doctor run with after the apply: the same values.
+		for _, want := range []string{"+ export ALLOWED_USERS=12345,@anna\n", "+ export PRICE_STARS=3\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: the deployed environment lacks %q\n%s", mode.name, want, out)
+			}
+		}
+	}
+}

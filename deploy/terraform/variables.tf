@@ -186,7 +186,7 @@ variable "extra_environment" {
   # Plain settings photobot reads besides the ones above, e.g.
   #   extra_environment = { ALLOWED_USERS = "12345,@alice", DAILY_LIMIT_PER_USER = "20" }
   # Secrets never go here: they have their own sensitive variables (Lockbox).
-  description = "More plain environment of both functions: access list, limits, prompt field, deadline (see the Configuration table in README.md)."
+  description = "More plain environment of both functions: access list, limits, prompt field, deadline, title, costs, payments (deploy.sh fills it from PASSTHROUGH_VARS; see docs/configuration.md)."
   type        = map(string)
   default     = {}
 
@@ -194,8 +194,10 @@ variable "extra_environment" {
     condition = alltrue([for name in keys(var.extra_environment) : contains([
       "ALLOWED_USERS", "ADMIN_USERS", "MAX_ACTIVE_PER_USER", "DAILY_LIMIT_PER_USER",
       "REPLICATE_PROMPT_FIELD", "PREDICTION_DEADLINE", "TELEGRAM_API_URL", "REPLICATE_API_URL",
+      "REPLICATE_TITLE", "REPLICATE_COST_PER_SECOND", "RESULT_HOSTS",
+      "PRICE_STARS", "FREE_PER_DAY", "STAR_PACKS", "PAY_SUPPORT", "TERMS",
     ], name)])
-    error_message = "extra_environment: only ALLOWED_USERS, ADMIN_USERS, MAX_ACTIVE_PER_USER, DAILY_LIMIT_PER_USER, REPLICATE_PROMPT_FIELD, PREDICTION_DEADLINE, TELEGRAM_API_URL and REPLICATE_API_URL (the others have their own variables)."
+    error_message = "extra_environment: only the plain settings deploy.sh passes through (PASSTHROUGH_VARS: access list, limits, deadline, title, costs, result hosts, payments); the others have their own variables."
   }
 }
 
