@@ -10,17 +10,17 @@ import (
 )
 
 // checkAccess says in one line who may use the bot: a bot open to
-// everyone spends the operator's Replicate credit on strangers, unless
-// they pay for it.
+// everyone spends the operator's Replicate credit on strangers. PRICE_STARS
+// is read and checked, but no payment is taken yet: it gates nobody.
 func checkAccess(r *report, cfg *config.Config) {
 	allowed, admins := cfg.AllowedList, cfg.AdminList
-	pay := cfg.Payments
 	switch {
-	case len(allowed) == 0 && pay.PriceStars > 0:
-		r.ok("access", fmt.Sprintf("everyone, paying %d ⭐ a photo after %d free a day", pay.PriceStars, pay.FreePerDay))
 	case len(allowed) == 0:
-		r.warn("access", fmt.Sprintf("everyone: anyone who finds the bot spends your Replicate credit (up to %s a day each)", dailyLimit(cfg)),
-			"set ALLOWED_USERS to the ids (or @usernames) of those who may use it, or PRICE_STARS to make them pay")
+		hint := "set ALLOWED_USERS to the ids (or @usernames) of those who may use it"
+		if cfg.Payments.PriceStars > 0 {
+			hint += "; PRICE_STARS does not make them pay yet: this version takes no payments"
+		}
+		r.warn("access", fmt.Sprintf("everyone: anyone who finds the bot spends your Replicate credit (up to %s a day each)", dailyLimit(cfg)), hint)
 	case isSubset(allowed, admins):
 		r.ok("access", "admins only ("+strings.Join(allowed, ", ")+")")
 	default:

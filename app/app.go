@@ -148,6 +148,9 @@ func warnAboutUsernames(log *slog.Logger, cfg *config.Config) {
 			names = append(names, e)
 		}
 	}
+	if cfg.Payments.PriceStars > 0 {
+		log.Warn("PRICE_STARS is set, but this version takes no payments yet: the bot serves everyone ALLOWED_USERS lets in, free")
+	}
 	if len(names) > 0 {
 		log.Warn("ADMIN_USERS names users by @username: a username can be released and taken by someone else, "+
 			"who would then be exempt from the limits; put their numeric ids there instead (photobot doctor looks them up where Telegram allows; "+

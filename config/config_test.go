@@ -142,14 +142,16 @@ func TestRequired(t *testing.T) {
 	}
 }
 
+// The full table lives in docs/configuration.md (the README keeps the
+// settings a newcomer needs and links to it).
 func TestREADMEDocumentsEveryVariable(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range Vars {
 		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
-			t.Errorf("README's configuration table lacks %s", v.Name)
+			t.Errorf("docs/configuration.md's table lacks %s", v.Name)
 		}
 	}
 }

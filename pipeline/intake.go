@@ -119,7 +119,7 @@ func (j *job) status() *Reply {
 // to the presser, who can press again.
 func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, error) {
 	w := b.wordsFor(p.From.Language)
-	log := b.log.With("update_id", update, "chat_id", p.ChatID, "button", p.Data)
+	log := b.log.With("update_id", update, "chat_id", p.ChatID, "user_id", p.From.ID, "button", p.Data)
 	answer := func(text string, alert bool) {
 		cctx, cancel := b.call(ctx)
 		defer cancel()
@@ -185,7 +185,7 @@ type job struct {
 func (b *Bot) newJob(update int64, photo *Message, user *User, e *Effect, w *words) *job {
 	return &job{b: b, update: update, photo: photo, user: user, effect: e, w: w,
 		limited: b.limited(user),
-		log:     b.log.With("update_id", update, "chat_id", photo.ChatID, "effect", e.ID)}
+		log:     b.log.With("update_id", update, "chat_id", photo.ChatID, "user_id", userID(user), "effect", e.ID)}
 }
 
 // start is the photo's way to the model: [claim (once only) → reserve the
