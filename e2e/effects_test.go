@@ -75,7 +75,7 @@ func TestMenuToAFileAndACancel(t *testing.T) {
 
 	// The menu: nothing downloaded, nothing billed.
 	menu := botMessage(t, e, p.ChatID, "e:nobg")
-	if menu.Text != "What shall I do with this photo?" || menu.ReplyTo != p.MessageID || !slices.Equal(menu.Keyboard.Data(), []string{"e:upscale", "e:nobg"}) {
+	if menu.Text != "What should I do with this photo?" || menu.ReplyTo != p.MessageID || !slices.Equal(menu.Keyboard.Data(), []string{"e:upscale", "e:nobg"}) {
 		t.Errorf("menu %+v", menu)
 	}
 	if n := len(e.TG.Calls("getFile")) + len(e.RP.Predictions()); n != 0 {
@@ -180,7 +180,7 @@ func TestBothSendsAPreviewAndTheFile(t *testing.T) {
 		t.Errorf("file %d bytes (want %d); preview buttons %q", len(doc.Files["document"]), len(e.RP.OutputPNG), photo.Params["reply_markup"])
 	}
 	told := e.TG.Calls("sendMessage")
-	if len(told) != 1 || told[0].Params["text"] != "Фото получил, обрабатываю: Увеличить ×2…" {
+	if len(told) != 1 || told[0].Params["text"] != "Фото получил, запускаю «Увеличить ×2»…" {
 		t.Errorf("told %v", told)
 	}
 }

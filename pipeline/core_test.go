@@ -170,7 +170,7 @@ func TestPermanentFailuresAreMessages(t *testing.T) {
 		want   string
 	}{
 		"rejected by the model": {func(c *core) { c.models.FailNext("create", rejected) }, "couldn't read this photo"},
-		"token refused":         {func(c *core) { c.models.FailNext("create", pipeline.ErrConfig) }, "settings have an error"},
+		"token refused":         {func(c *core) { c.models.FailNext("create", pipeline.ErrConfig) }, "its owner is already on it"},
 		"file too big":          {func(c *core) { c.chat.FailNext("open", pipeline.ErrTooBig) }, "too big"},
 		"file gone":             {func(c *core) { c.chat.FailNext("open", pipeline.ErrFileGone) }, "send it again"},
 	} {

@@ -111,7 +111,7 @@ func TestChoosingStartsTheEffectOnceWithACancel(t *testing.T) {
 		t.Errorf("%d predictions for one button", len(created))
 	}
 	_, _, answers := c.chat.Record()
-	if len(answers) != 11 || answers[0].Text != "Working on it: Upscale ×4" {
+	if len(answers) != 11 || answers[0].Text != "Starting “Upscale ×4”" {
 		t.Errorf("answers %+v, want 11, every press answered", answers)
 	}
 	for _, a := range answers[1:] {
@@ -196,7 +196,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("canceled at Replicate: %v", canceled)
 	}
 	_, _, answers := c.chat.Record()
-	if a := answers[len(answers)-1]; a.Text != "Canceling…" || answers[len(answers)-2].Text != "Only the one who started it can cancel it" {
+	if a := answers[len(answers)-1]; a.Text != "Canceling…" || answers[len(answers)-2].Text != "Only the person who started this can cancel it" {
 		t.Errorf("answers %+v", answers)
 	}
 	// The model finishes anyway: nothing is sent, the webhook is answered.
@@ -225,7 +225,7 @@ func TestCaptionCommandAndDefaultEffectStartAtOnce(t *testing.T) {
 	u := c.photo(7, "en")
 	u.Message.Caption = "/restyle@photo_bot  as a watercolor "
 	r, err := c.handle(u)
-	if err != nil || r.Started == "" || r.Reply.Text != "Got it, processing your photo: Restyle…" {
+	if err != nil || r.Started == "" || r.Reply.Text != "Got it, starting “Restyle”…" {
 		t.Fatalf("caption command: %+v, %v", r, err)
 	}
 	if created, _ := c.models.Record(); created[0].Model != "acme/restyle" || created[0].Input["prompt"] != "as a watercolor" {
