@@ -222,6 +222,18 @@ masked() { # copy stdin to stdout, secrets masked (and to SETUP_LOG if set)
 	done
 }
 
+# offline_check: a dry run still checks the configuration as photobot does
+# at start (a malformed EFFECTS_FILE, a model beside EFFECTS...), with no
+# network call, when photobot can be run here.
+offline_check() {
+	if [[ -z "${PHOTOBOT:-}" ]] && ! command -v go >/dev/null; then
+		warn "go is not installed here: the dry run did not check the configuration (photobot doctor -mode preflight -offline does)"
+		return 0
+	fi
+	say "checking the configuration offline, as photobot does at start…"
+	DRY=0 photobot doctor -mode preflight -offline || die "the configuration has the problems above: fix them, then run the deploy again"
+}
+
 tf() { run terraform -chdir="$TF_DIR" "$@"; }
 tf_capture() { # tf_capture VAR PLACEHOLDER OUTPUT_NAME
 	capture "$1" "$2" terraform -chdir="$TF_DIR" output -raw "$3"
@@ -406,6 +418,21 @@ terraform_init() {
 	fi
 }
 
+# tf_default NAME: the default of Terraform variable NAME, read from
+# variables.tf with bash alone (a dry run needs no tool).
+tf_default() {
+	local line in=0 re='^[[:space:]]*default[[:space:]]*=[[:space:]]*"(.*)"[[:space:]]*$'
+	while IFS= read -r line; do
+		if [[ $line == "variable \"$1\" {" ]]; then in=1; fi
+		if ((in)) && [[ $line =~ $re ]]; then
+			line=${BASH_REMATCH[1]}
+			printf '%s' "${line//\\\"/\"}"
+			return 0
+		fi
+		if ((in)) && [[ $line == "}" ]]; then return 0; fi
+	done <"$TF_DIR/variables.tf"
+}
+
 # settings: the functions' plain settings as Terraform will deploy them
 # (variables, terraform.tfvars, defaults), before anything exists: local
 # settings_encoded of main.tf, through terraform console. Sets SETTING_NAMES
@@ -416,11 +443,11 @@ settings() {
 	if ((DRY)); then
 		# What the environment says; the Terraform defaults stand in for the rest.
 		SETTING_NAMES=(S3_ENDPOINT_URL S3_REGION LOG_LEVEL)
-		SETTING_VALUES=(https://storage.yandexcloud.net ru-central1 "${LOG_LEVEL:-<terraform default>}")
+		SETTING_VALUES=(https://storage.yandexcloud.net ru-central1 "${LOG_LEVEL:-$(tf_default log_level)}")
 		if [[ -z "${EFFECTS:-}" ]]; then # photobot refuses a model beside EFFECTS, and so does main.tf
 			SETTING_NAMES+=(REPLICATE_MODEL REPLICATE_INPUT REPLICATE_IMAGE_FIELD)
-			SETTING_VALUES+=("${REPLICATE_MODEL:-<terraform default>}" "${REPLICATE_INPUT:-<terraform default>}"
-				"${REPLICATE_IMAGE_FIELD:-<terraform default>}")
+			SETTING_VALUES+=("${REPLICATE_MODEL:-$(tf_default replicate_model)}" "${REPLICATE_INPUT:-$(tf_default replicate_input)}"
+				"${REPLICATE_IMAGE_FIELD:-$(tf_default replicate_image_field)}")
 		fi
 		local name
 		# shellcheck disable=SC2086 # a list of names
@@ -530,6 +557,7 @@ deploy() {
 			setenv "${SETTING_NAMES[i]}" "${SETTING_VALUES[i]}"
 		done
 		photobot doctor -mode preflight
+		if ((DRY)); then offline_check; fi
 	)
 
 	step 3 "build dist/fn-handler.zip and dist/fn-callback.zip" "$nothing"
@@ -586,6 +614,10 @@ deploy() {
 		# The functions' plain settings, so that setup checks what they run
 		# with; PUBLIC_URL and the secrets are set below.
 		decode_env "$setup_env"
+		if ((DRY)); then # what Terraform will have deployed: the settings of step 2
+			ENV_NAMES=(S3_BUCKET "${SETTING_NAMES[@]}")
+			ENV_VALUES=('<bucket>' "${SETTING_VALUES[@]}")
+		fi
 		for ((i = 0; i < ${#ENV_NAMES[@]}; i++)); do
 			case ${ENV_NAMES[i]} in
 			PUBLIC_URL | TG_BOT_TOKEN | REPLICATE_API_TOKEN | TG_WEBHOOK_SECRET | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY | REPLICATE_WEBHOOK_SECRET) ;;

@@ -993,3 +993,44 @@ func TestDeployPassesTheSettingsOn(t *testing.T) {
 		}
 	}
 }
+
+// The dry run tells the truth: with photobot at hand it checks the
+// configuration offline as photobot does at start, so a malformed effects
+// file stops it instead of ending "==> deployed"; and a model is never
+// printed beside EFFECTS (photobot refuses the two together).
+func TestDryRunChecksTheConfiguration(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "photobot")
+	build := exec.Command(tool(t, "go"), "build", "-o", bin, "./cmd/photobot")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building photobot: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		effects string
+		ok      bool
+	}{
+		{`[{"id": "upscale", "title": "Up", "model": "acme/up"}]`, true},
+		{`[{"id": "upscale", "title": "Up", "model": "acme/up"},`, false},
+	} {
+		file := filepath.Join(t.TempDir(), "effects.json")
+		if err := os.WriteFile(file, []byte(tc.effects), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir(), "DRY_RUN=1", "LANG=C.UTF-8",
+			"PHOTOBOT=" + bin, "EFFECTS_FILE=" + file}
+		for k, v := range fakeSecrets {
+			env = append(env, k+"="+v)
+		}
+		out, err := runScript(t, "deploy.sh", env, "deploy")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: deploy.sh: err %v, want ok %v\n%s", tc.effects, err, tc.ok, out)
+		}
+		if !tc.ok && (!strings.Contains(out, "FAIL  configuration: EFFECTS") || strings.Contains(out, "==> deployed")) {
+			t.Errorf("%s: a malformed effects file does not stop the dry run:\n%s", tc.effects, out)
+		}
+		if strings.Contains(out, "REPLICATE_MODEL=") {
+			t.Errorf("%s: the dry run prints a model beside EFFECTS:\n%s", tc.effects, out)
+		}
+	}
+}

@@ -118,7 +118,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	if name == "doctor" {
-		return doctor(ctx, getenv, fl.mode, stdout)
+		return doctor(ctx, getenv, fl, stdout)
 	}
 	cfg, err := config.Load(getenv, cmd.mode)
 	if err != nil {
@@ -145,6 +145,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 type flags struct {
 	dropWebhook bool   // run
 	mode        string // doctor
+	offline     bool   // doctor: the configuration only, no network
 }
 
 // parseFlags reads a command's flags. -h prints the command's usage; a
@@ -159,6 +160,7 @@ func parseFlags(name, about string, mode config.Mode, args []string, stderr io.W
 		fs.BoolVar(&fl.dropWebhook, "drop-webhook", false, "delete the bot's webhook first (Telegram refuses long polling while one is set)")
 	case "doctor":
 		fs.StringVar(&fl.mode, "mode", "", "what to check: serve, run or preflight")
+		fs.BoolVar(&fl.offline, "offline", false, "check the configuration only, with no network call (a deploy's dry run)")
 	}
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
@@ -172,8 +174,8 @@ func parseFlags(name, about string, mode config.Mode, args []string, stderr io.W
 	return &fl, nil
 }
 
-func doctor(ctx context.Context, getenv func(string) string, flagMode string, stdout io.Writer) error {
-	m := admin.DoctorMode(getenv)
+func doctor(ctx context.Context, getenv func(string) string, fl *flags, stdout io.Writer) error {
+	m, flagMode := admin.DoctorMode(getenv), fl.mode
 	switch flagMode {
 	case "":
 	case "serve":
@@ -187,7 +189,12 @@ func doctor(ctx context.Context, getenv func(string) string, flagMode string, st
 	}
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if !admin.Doctor(dctx, getenv, m, app.Connect, stdout) {
+	connect := app.Connect
+	if fl.offline {
+		// No clients, so no check that needs one: the configuration alone.
+		connect = func(cfg *config.Config) admin.Services { return admin.Services{Config: cfg} }
+	}
+	if !admin.Doctor(dctx, getenv, m, connect, stdout) {
 		return errors.New("doctor found problems")
 	}
 	return nil

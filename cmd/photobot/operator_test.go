@@ -5,11 +5,13 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +190,36 @@ func TestStartWarnsAboutAdminUsernames(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "ADMIN_USERS names users by @username") || !strings.Contains(l, `"usernames":"@boss"`) {
 		t.Errorf("no warning about @boss:\n%s", l)
+	}
+}
+
+// A deploy's dry run checks the configuration as photobot does at start,
+// with no network call: a malformed effects list fails, a good one passes,
+// and neither Telegram nor Replicate is asked.
+func TestDoctorOffline(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no call expected", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		effects string
+		ok      bool
+		want    string
+	}{
+		{`[{"id": "upscale", "title": "Up", "model": "acme/up"}]`, true, "all checks passed"},
+		{`[{"id": "upscale", "title": "Up", "model": "acme/up"},`, false, "FAIL  configuration: EFFECTS"},
+	} {
+		vars := map[string]string{"TG_BOT_TOKEN": "1:x", "REPLICATE_API_TOKEN": "r8_x", "EFFECTS": tc.effects,
+			"TELEGRAM_API_URL": srv.URL, "REPLICATE_API_URL": srv.URL}
+		var out bytes.Buffer
+		err := Main(context.Background(), []string{"doctor", "-mode", "preflight", "-offline"}, func(k string) string { return vars[k] }, &out, &bytes.Buffer{})
+		if (err == nil) != tc.ok || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%s: err %v, output lacks %q:\n%s", tc.effects, err, tc.want, &out)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("-offline made %d network calls", n)
 	}
 }
