@@ -321,7 +321,8 @@ func TestFailedPredictionIsToldPlainlyInTheStatus(t *testing.T) {
 
 func TestFailuresAreSorted(t *testing.T) {
 	for _, tc := range []struct {
-		status, err, want string
+		status    pipeline.Status
+		err, want string
 	}{
 		{pipeline.Failed, "CUDA out of memory. Tried to allocate 2.00 GiB", "ran out of memory"},
 		{pipeline.Failed, "torch.OutOfMemoryError: CUDA", "ran out of memory"},

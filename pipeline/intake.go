@@ -90,14 +90,14 @@ func (b *Bot) chosen(caption string) *Effect {
 	return b.effect[b.opt.DefaultEffect]
 }
 
-// Button data: "e:<effect>" (a menu's effect), "a:<effect>" (Again, under a
-// result), "m" (the menu again), "x:<e|a>_<effect>" (Cancel: the
-// prediction that button of that message started, found by its claim).
+// effectButtons go under a result, or a failure: Again and Other effects
+// (buttons.go spells their data).
 func (b *Bot) effectButtons(w *words, e *Effect) [][]Button {
 	if b.single() {
 		return nil
 	}
-	return [][]Button{{{Text: w.ButtonAgain, Data: "a:" + e.ID}, {Text: w.ButtonOther, Data: "m"}}}
+	return [][]Button{{{Text: w.ButtonAgain, Data: button{act: actAgain, effect: e.ID}.String()},
+		{Text: w.ButtonOther, Data: button{act: actMenu}.String()}}}
 }
 
 // status is what the pressed message shows while the prediction runs:
@@ -105,7 +105,7 @@ func (b *Bot) effectButtons(w *words, e *Effect) [][]Button {
 // changes its buttons to the Cancel).
 func (j *job) status() *Reply {
 	p := j.press
-	cancel := "x:" + j.choice
+	cancel := button{act: actCancel, of: j.started.act, effect: j.started.effect}.String()
 	if !p.OnText {
 		return &Reply{ChatID: p.ChatID, Edit: p.MessageID, ButtonsOnly: true,
 			Buttons: [][]Button{{{Text: "⏳ " + j.w.ButtonCancel, Data: cancel}}}}
@@ -131,20 +131,20 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 		answer(fmt.Sprintf(w.NotAllowed, p.From.ID), true)
 		return nil, nil
 	}
-	kind, arg, _ := strings.Cut(p.Data, ":")
-	if kind == "x" {
-		return b.cancel(ctx, p, arg, w, answer, log)
+	d, ok := parseButton(p.Data)
+	if ok && d.act == actCancel {
+		return b.cancel(ctx, p, d, w, answer, log)
 	}
 	if p.Photo == nil || p.Photo.File == nil || !p.Photo.File.Image || p.MessageID == 0 {
 		answer(w.PhotoGone, true)
 		return nil, nil
 	}
-	if kind == "m" {
+	if ok && d.act == actMenu {
 		answer("", false)
 		return &Response{Reply: &Reply{ChatID: p.ChatID, Text: w.Choose, ReplyTo: p.Photo.ID, Buttons: w.menu}}, nil
 	}
-	e := b.effect[arg]
-	if (kind != "e" && kind != "a") || e == nil {
+	e := b.effect[d.effect]
+	if !ok || e == nil {
 		answer(w.EffectGone, true)
 		if b.single() {
 			return nil, nil
@@ -152,157 +152,93 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 		return &Response{Reply: &Reply{ChatID: p.ChatID, Text: w.Choose, ReplyTo: p.Photo.ID, Buttons: w.menu}}, nil
 	}
 	j := b.newJob(update, p.Photo, &p.From, e, w)
-	j.press, j.answer, j.choice = p, answer, kind+"_"+e.ID
+	j.press, j.answer, j.started = p, answer, d
 	// One prediction per button of a message, whoever presses it and how
 	// often: a double tap, two devices, a redelivery.
-	j.claim = choiceKey(p.ChatID, p.MessageID, j.choice)
+	j.claim = choiceKey(p.ChatID, p.MessageID, d.choice())
 	return j.start(ctx)
 }
 
 // job is one photo on its way to a model: what every step of the intake
-// needs to know.
+// needs to know. A way to start a job (a photo, a press) builds one and
+// calls start; the steps do the rest.
 type job struct {
 	b      *Bot
 	update int64    // the update that asked for it (the user's reservation)
 	photo  *Message // the user's photo
 	user   *User    // who asked: the sender, or who pressed the button
 	effect *Effect
+	prompt string // what the model is told besides the photo; "" for none
 	w      *words
 	log    *slog.Logger
 
 	claim   string // the key of the lease that makes it happen once
-	lease   *lease
-	limited bool // the user's limits apply
+	limited bool   // the user's limits apply
 
 	// press is the button that started it, nil for a photo; the pressed
-	// message becomes the prediction's status.
+	// message becomes the prediction's status, with a Cancel of started.
 	press    *Press
-	choice   string // the pressed button's kind and effect: "e_upscale"
+	started  button
 	answer   func(text string, alert bool)
 	answered bool
+
+	// What the steps did, for the rollback: set by each step as it
+	// succeeds.
+	lease    *lease // acquire: the claim is ours
+	reserved bool   // acquire: the user's quota counts it
+	image    string // prepare: the stored photo's key
+	url      string // prepare: where the model reads it
 }
 
 func (b *Bot) newJob(update int64, photo *Message, user *User, e *Effect, w *words) *job {
 	return &job{b: b, update: update, photo: photo, user: user, effect: e, w: w,
+		prompt:  prompt(photo.Caption),
 		limited: b.limited(user),
 		log:     b.log.With("update_id", update, "chat_id", photo.ChatID, "user_id", userID(user), "effect", e.ID)}
 }
 
-// start is the photo's way to the model: [claim (once only) → reserve the
-// user's quota (→ answer the press)] ∥ [getFile → download → store →
-// presign]; then create the prediction; then save the task ∥ mark the
-// claim done ∥ claim the album's acknowledgement; then "accepted" (or the
-// pressed message turned into the prediction's status, with Cancel), in
-// the webhook's answer. Five round trips in a row, whatever the
-// bookkeeping.
+// start takes a job through the intake's steps, in the order they run:
+// acquire (claim it once, reserve the user's quota, acknowledge a press) ∥
+// prepare (download the photo, store it, presign); create the prediction;
+// record (save the task ∥ mark the claim done); announce. Five round trips
+// in a row, whatever the bookkeeping. A failed step ends in rollback, the
+// one place that undoes what the steps before it did and tells the user.
 func (j *job) start(ctx context.Context) (*Response, error) {
-	b := j.b
-	claimed := make(chan error, 1)
-	go func() { claimed <- j.claimAndReserve(ctx) }()
-	url, image, fetchErr := j.fetch(ctx)
-	err := <-claimed
-	switch {
-	case errors.Is(err, errDone), errors.Is(err, ErrInProgress) && j.press != nil:
-		j.log.Info("duplicate ignored")
-		j.dropImage(ctx, image)
-		return nil, nil
-	case err != nil:
-		j.dropImage(ctx, image)
-		return j.failed(ctx, err)
-	case fetchErr != nil:
-		j.refund(ctx)
-		return j.failed(ctx, fetchErr)
+	if err := j.acquireAndPrepare(ctx); err != nil {
+		return j.rollback(ctx, err)
 	}
-
-	req := j.effect.request(url, prompt(j.photo.Caption))
-	req.Webhook, req.Deadline = b.opt.WebhookURL, b.opt.PredictionDeadline
-	cctx, cancel := b.call(ctx)
-	id, err := b.models.Create(cctx, req)
-	cancel()
+	id, err := j.create(ctx)
 	if err != nil {
-		j.dropImage(ctx, image)
-		j.refund(ctx)
-		return j.failed(ctx, err)
+		return j.rollback(ctx, err)
 	}
-	j.log = j.log.With("prediction_id", id)
-
-	// Save the task, mark the claim done and, for an album, find out
-	// whether the user was already told: all at once.
-	task := &Task{ChatID: j.photo.ChatID, FileID: j.photo.File.ID, Timestamp: b.now().Unix(),
-		MessageID: j.photo.ID, UpdateID: j.update, Image: image, Effect: j.effect.ID}
-	if j.user != nil {
-		task.UserID, task.Language = j.user.ID, j.user.Language
+	tell, err := j.record(ctx, id)
+	if err != nil {
+		return j.rollback(ctx, err)
 	}
-	if j.press != nil {
-		task.Status, task.StatusButtons = j.press.MessageID, !j.press.OnText
-	}
-	finished := make(chan error, 1)
-	go func() { finished <- b.finish(ctx, j.claim, stateDone, id) }()
-	firstOfAlbum := make(chan bool, 1)
-	go func() { firstOfAlbum <- j.firstOfAlbum(ctx) }()
-	saveErr := b.saveTask(ctx, id, task)
-	finishErr := <-finished
-	tell := <-firstOfAlbum
-	if saveErr != nil && j.abandon(ctx, id) {
-		// Without its task the result could never be delivered: the
-		// prediction is canceled so it is not billed, and Telegram retries
-		// the update.
-		j.dropImage(ctx, image)
-		j.refund(ctx)
-		return j.failed(ctx, saveErr)
-	}
-	if finishErr != nil {
-		j.log.Warn("claim not marked done; a redelivery would be taken for new", "err", finishErr)
-	}
-	j.log.Info("photo accepted", "image", image)
-	r := &Response{Started: id}
-	switch {
-	case j.press != nil: // the pressed message shows it already
-	case !tell: // another photo of this album already said it
-	case j.photo.Album != "":
-		r.Reply = reply(j.photo, j.w.AcceptedAlbum).Reply
-	case !b.single():
-		r.Reply = reply(j.photo, fmt.Sprintf(j.w.AcceptedAs, j.effect.Title.In(j.w.lang))).Reply
-	default:
-		r.Reply = reply(j.photo, j.w.Accepted).Reply
-	}
-	return r, nil
+	return j.announce(id, tell), nil
 }
 
-// claimAndReserve takes the job's lease and, when limits apply, counts the
-// prediction against the user's quota. A refusal keeps the lease: it
-// becomes a message, and the update is done. A press is answered as soon
-// as it is known whether it starts anything, and the pressed message then
-// becomes the status, before the prediction exists: so the status can
-// never come after the result (a fast model's webhook can overtake a
-// webhook's answer).
-func (j *job) claimAndReserve(ctx context.Context) (err error) {
-	if j.press != nil {
-		defer func() {
-			j.answered = true
-			switch {
-			case err == nil:
-				answered := make(chan struct{})
-				go func() {
-					defer close(answered)
-					j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
-				}()
-				cctx, cancel := j.b.call(ctx)
-				if err := j.b.chat.Send(cctx, j.status()); err != nil {
-					j.log.Info("the status was not shown", "err", err)
-				}
-				cancel()
-				<-answered
-			case errors.Is(err, errDone), errors.Is(err, ErrInProgress):
-				j.answer(j.w.AlreadyStarted, false)
-			case errors.Is(err, errTooManyActive), errors.Is(err, errDailyLimit):
-				text, _ := j.meaning(err)
-				j.answer(text, true)
-			default:
-				j.answered = false // told by failed
-			}
-		}()
+// acquireAndPrepare runs the claim and the download side by side: the
+// download is wasted only for a duplicate or a refusal. A failure to
+// acquire wins over a failed download.
+func (j *job) acquireAndPrepare(ctx context.Context) error {
+	acquired := make(chan error, 1)
+	go func() {
+		err := j.acquire(ctx)
+		j.acknowledge(ctx, err)
+		acquired <- err
+	}()
+	prepareErr := j.prepare(ctx)
+	if err := <-acquired; err != nil {
+		return err
 	}
+	return prepareErr
+}
+
+// acquire takes the job's lease and, when limits apply, counts the
+// prediction against the user's quota. A refusal keeps the lease: it
+// becomes a message, and the update is done.
+func (j *job) acquire(ctx context.Context) error {
 	l, err := j.b.acquire(ctx, j.claim, j.b.accepted)
 	if err != nil {
 		return err
@@ -313,7 +249,125 @@ func (j *job) claimAndReserve(ctx context.Context) (err error) {
 	}
 	cctx, cancel := j.b.call(ctx)
 	defer cancel()
-	return j.b.reserve(cctx, j.user.ID, j.update)
+	if err := j.b.reserve(cctx, j.user.ID, j.update); err != nil {
+		return err
+	}
+	j.reserved = true
+	return nil
+}
+
+// acknowledge answers a press as soon as it is known whether it starts
+// anything; when it does, the pressed message becomes the status before
+// the prediction exists, so the status can never come after the result (a
+// fast model's webhook can overtake a webhook's answer). A failure that
+// is not a duplicate or a limit is told later, by failed.
+func (j *job) acknowledge(ctx context.Context, err error) {
+	if j.press == nil {
+		return
+	}
+	j.answered = true
+	switch {
+	case err == nil:
+		answered := make(chan struct{})
+		go func() {
+			defer close(answered)
+			j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
+		}()
+		cctx, cancel := j.b.call(ctx)
+		if err := j.b.chat.Send(cctx, j.status()); err != nil {
+			j.log.Info("the status was not shown", "err", err)
+		}
+		cancel()
+		<-answered
+	case errors.Is(err, errDone), errors.Is(err, ErrInProgress):
+		j.answer(j.w.AlreadyStarted, false)
+	case errors.Is(err, errTooManyActive), errors.Is(err, errDailyLimit):
+		text, _ := j.meaning(err)
+		j.answer(text, true)
+	default:
+		j.answered = false
+	}
+}
+
+// create starts the prediction.
+func (j *job) create(ctx context.Context) (string, error) {
+	b := j.b
+	req := j.effect.request(j.url, j.prompt)
+	req.Webhook, req.Deadline = b.opt.WebhookURL, b.opt.PredictionDeadline
+	cctx, cancel := b.call(ctx)
+	defer cancel()
+	id, err := b.models.Create(cctx, req)
+	if err != nil {
+		return "", err
+	}
+	j.log = j.log.With("prediction_id", id)
+	return id, nil
+}
+
+// record saves the task, marks the claim done and, for an album, finds
+// out whether the user was already told: all at once. Without its task the
+// result could never be delivered: the prediction is then abandoned
+// (canceled, so it is not billed) and the update redone; unless the save
+// landed after all.
+func (j *job) record(ctx context.Context, id string) (tell bool, err error) {
+	finished := make(chan error, 1)
+	go func() { finished <- j.b.finish(ctx, j.claim, stateDone, id) }()
+	firstOfAlbum := make(chan bool, 1)
+	go func() { firstOfAlbum <- j.firstOfAlbum(ctx) }()
+	saveErr := j.b.saveTask(ctx, id, j.task())
+	finishErr := <-finished
+	tell = <-firstOfAlbum
+	if saveErr != nil && j.abandon(ctx, id) {
+		return false, saveErr
+	}
+	if finishErr != nil {
+		j.log.Warn("claim not marked done; a redelivery would be taken for new", "err", finishErr)
+	}
+	return tell, nil
+}
+
+// task is the state the result's delivery needs.
+func (j *job) task() *Task {
+	t := &Task{ChatID: j.photo.ChatID, FileID: j.photo.File.ID, Timestamp: j.b.now().Unix(),
+		MessageID: j.photo.ID, UpdateID: j.update, Image: j.image, Effect: j.effect.ID}
+	if j.user != nil {
+		t.UserID, t.Language = j.user.ID, j.user.Language
+	}
+	if j.press != nil {
+		t.Status, t.StatusButtons = j.press.MessageID, !j.press.OnText
+	}
+	return t
+}
+
+// announce is the answer to a started job: "accepted", once per album; a
+// press's status already says it.
+func (j *job) announce(id string, tell bool) *Response {
+	j.log.Info("photo accepted", "image", j.image)
+	r := &Response{Started: id}
+	switch {
+	case j.press != nil:
+	case !tell:
+	case j.photo.Album != "":
+		r.Reply = reply(j.photo, j.w.AcceptedAlbum).Reply
+	case !j.b.single():
+		r.Reply = reply(j.photo, fmt.Sprintf(j.w.AcceptedAs, j.effect.Title.In(j.w.lang))).Reply
+	default:
+		r.Reply = reply(j.photo, j.w.Accepted).Reply
+	}
+	return r
+}
+
+// rollback undoes what the steps did before one failed (the stored photo,
+// the quota), then tells the user why (failed); a duplicate is told
+// nothing.
+func (j *job) rollback(ctx context.Context, err error) (*Response, error) {
+	j.dropImage(ctx)
+	j.refund(ctx)
+	if errors.Is(err, errDone) || errors.Is(err, ErrInProgress) && j.press != nil {
+		j.log.Info("duplicate ignored")
+		return nil, nil
+	}
+	return j.failed(ctx, err)
 }
 
 var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
@@ -321,8 +375,14 @@ var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "i
 // errNotAnImage: the file's bytes are not an image the models read.
 var errNotAnImage = errors.New("file is not an image")
 
-// fetch streams the photo from Telegram into the image store and returns
-// the URL the model reads it from, and its key.
+// prepare streams the photo from Telegram into the image store: the model
+// reads it from j.url.
+func (j *job) prepare(ctx context.Context) error {
+	url, key, err := j.fetch(ctx)
+	j.url, j.image = url, key
+	return err
+}
+
 func (j *job) fetch(ctx context.Context) (url, key string, err error) {
 	body, size, err := j.b.chat.OpenFile(ctx, j.photo.File.ID)
 	if err != nil {
@@ -414,7 +474,7 @@ func (j *job) abandon(ctx context.Context, id string) bool {
 
 // refund gives back a quota reservation for a prediction not made.
 func (j *job) refund(ctx context.Context) {
-	if !j.limited {
+	if !j.reserved {
 		return
 	}
 	cctx, cancel := cleanup(ctx)
@@ -425,7 +485,8 @@ func (j *job) refund(ctx context.Context) {
 }
 
 // dropImage deletes a stored photo that no prediction will read.
-func (j *job) dropImage(ctx context.Context, key string) {
+func (j *job) dropImage(ctx context.Context) {
+	key := j.image
 	if key == "" {
 		return
 	}
@@ -434,70 +495,6 @@ func (j *job) dropImage(ctx context.Context, key string) {
 	if err := j.b.store.Delete(cctx, key); err != nil {
 		j.log.Warn("could not delete an unused photo; the lifecycle rule will", "image", key, "err", err)
 	}
-}
-
-// cancel is a press of Cancel: the prediction is marked canceled (so that
-// no result is sent even if the model finishes), stopped at Replicate, the
-// user's slot freed, and the status says so.
-func (b *Bot) cancel(ctx context.Context, p *Press, choice string, w *words, answer func(string, bool), log *slog.Logger) (*Response, error) {
-	claim, ok := b.readLease(ctx, choiceKey(p.ChatID, p.MessageID, choice))
-	id := claim.PredictionID
-	switch {
-	case !ok || claim.State != stateWorking && !validPredictionID(id):
-		answer(w.NothingToCancel, false)
-		return nil, nil
-	case !validPredictionID(id):
-		answer(w.StillStarting, false) // the prediction is being made
-		return nil, nil
-	}
-	log = log.With("prediction_id", id)
-	task, err := b.loadTask(ctx, id)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		// Delivered or canceled already (its delivery says so), or its
-		// task is still being saved.
-		if _, ended := b.readLease(ctx, deliveryKey(id)); !ended && claim.At > b.now().Add(-b.leaseTTL()).UnixMilli() {
-			answer(w.StillStarting, false)
-		} else {
-			answer(w.NothingToCancel, false)
-		}
-		return nil, nil
-	case err != nil:
-		log.Warn("cannot read the task to cancel", "err", err)
-		answer(w.BusyPress, true)
-		return nil, nil
-	case task.UserID != p.From.ID && !b.opt.Admins.Has(&p.From):
-		answer(w.NotYours, true)
-		return nil, nil
-	}
-	rec, _ := json.Marshal(leaseRecord{State: stateCanceled, At: b.now().UnixMilli(), PredictionID: id})
-	cctx, cancel := b.call(ctx)
-	_, err = b.store.Create(cctx, deliveryKey(id), rec)
-	cancel()
-	switch {
-	case errors.Is(err, ErrExists):
-		answer(w.NothingToCancel, false) // its result is being sent
-		return nil, nil
-	case err != nil:
-		log.Warn("cannot mark the prediction canceled", "err", err)
-		answer(w.BusyPress, true)
-		return nil, nil
-	}
-	answer(w.Canceling, false)
-	cctx, cancel = b.call(ctx)
-	if err := b.models.Cancel(cctx, id); err != nil {
-		log.Warn("Replicate did not take the cancel; no result will be sent anyway", "err", err)
-	}
-	cancel()
-	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
-	d.forget(ctx, true)
-	log.Info("canceled by the user")
-	e := d.effect()
-	if task.StatusButtons {
-		return &Response{Reply: &Reply{ChatID: task.ChatID, Edit: task.Status, ButtonsOnly: true, Buttons: b.effectButtons(d.w, e)}}, nil
-	}
-	return &Response{Reply: &Reply{ChatID: task.ChatID, Edit: p.MessageID,
-		Text: fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), Buttons: b.effectButtons(d.w, e)}}, nil
 }
 
 // accepted double-checks a claim marked done: its prediction is delivered

@@ -198,20 +198,33 @@ type PredictionRequest struct {
 	Deadline time.Duration
 }
 
+// Status is where a prediction is in its life, in Replicate's words.
+type Status string
+
 // Prediction statuses.
 const (
-	Starting   = "starting"
-	Processing = "processing"
-	Succeeded  = "succeeded"
-	Failed     = "failed"
-	Canceled   = "canceled"
-	Aborted    = "aborted" // the deadline passed before it started
+	Starting   Status = "starting"
+	Processing Status = "processing"
+	Succeeded  Status = "succeeded"
+	Failed     Status = "failed"
+	Canceled   Status = "canceled"
+	Aborted    Status = "aborted" // the deadline passed before it started
 )
+
+// Terminal reports whether a prediction in this status has finished for
+// good.
+func (s Status) Terminal() bool {
+	switch s {
+	case Succeeded, Failed, Canceled, Aborted:
+		return true
+	}
+	return false
+}
 
 // Outcome is what a prediction gave, as its webhook (or a poll) tells it.
 type Outcome struct {
 	ID     string
-	Status string
+	Status Status
 	Files  []string // output URLs
 	Text   string   // output text
 	Error  string   // the model's error, for the operator's log
@@ -219,10 +232,4 @@ type Outcome struct {
 }
 
 // Terminal reports whether the prediction has finished for good.
-func (o *Outcome) Terminal() bool {
-	switch o.Status {
-	case Succeeded, Failed, Canceled, Aborted:
-		return true
-	}
-	return false
-}
+func (o *Outcome) Terminal() bool { return o.Status.Terminal() }

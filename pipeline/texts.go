@@ -67,7 +67,8 @@ type texts struct {
 	HelpEnd      string
 	HelpEndMenu  string
 	EffectsList  string
-	Commands     [3]string // start, help, effects
+	// The command menu's descriptions.
+	CommandStart, CommandHelp, CommandEffects string
 }
 
 var ru = texts{
@@ -132,7 +133,7 @@ var ru = texts{
 	HelpEnd:      "/help — эта подсказка",
 	HelpEndMenu:  "/effects — что я умею, /help — эта подсказка",
 	EffectsList:  "Что я умею:",
-	Commands:     [3]string{"Что умеет этот бот", "Как им пользоваться", "Список эффектов"},
+	CommandStart: "Что умеет этот бот", CommandHelp: "Как им пользоваться", CommandEffects: "Список эффектов",
 }
 
 var en = texts{
@@ -195,7 +196,7 @@ var en = texts{
 	HelpEnd:      "/help shows this message",
 	HelpEndMenu:  "/effects lists what I can do, /help shows this message",
 	EffectsList:  "What I can do:",
-	Commands:     [3]string{"What this bot does", "How to use it", "The effects"},
+	CommandStart: "What this bot does", CommandHelp: "How to use it", CommandEffects: "The effects",
 }
 
 // words are a language's texts, completed with what depends on the bot's
@@ -252,7 +253,7 @@ func newWords(t *texts, b *Bot) *words {
 		}
 		w.effects = strings.Join(list, "\n")
 		for _, e := range b.opt.Effects {
-			w.menu = append(w.menu, []Button{{Text: e.Title.In(t.lang), Data: "e:" + e.ID}})
+			w.menu = append(w.menu, []Button{chooseButton(e.Title.In(t.lang), e.ID)})
 		}
 	} else {
 		help = append(help, "", t.HelpEnd)
@@ -364,9 +365,9 @@ type Command struct {
 // registered by photobot setup.
 func (b *Bot) Commands() map[string][]Command {
 	menu := func(t *texts) []Command {
-		c := []Command{{"start", t.Commands[0]}, {"help", t.Commands[1]}}
+		c := []Command{{"start", t.CommandStart}, {"help", t.CommandHelp}}
 		if !b.single() {
-			c = append(c, Command{"effects", t.Commands[2]})
+			c = append(c, Command{"effects", t.CommandEffects})
 		}
 		return c
 	}

@@ -19,7 +19,7 @@ type Prediction struct {
 	ID        string          `json:"id"`
 	Model     string          `json:"model,omitempty"`
 	Version   string          `json:"version,omitempty"`
-	Status    string          `json:"status"`
+	Status    pipeline.Status `json:"status"`
 	Input     json.RawMessage `json:"input,omitempty"`
 	Output    json.RawMessage `json:"output,omitempty"`
 	Error     json.RawMessage `json:"error,omitempty"`
@@ -32,13 +32,7 @@ type Prediction struct {
 }
 
 // Terminal reports whether the prediction has finished for good.
-func (p *Prediction) Terminal() bool {
-	switch p.Status {
-	case pipeline.Succeeded, pipeline.Failed, pipeline.Canceled, pipeline.Aborted:
-		return true
-	}
-	return false
-}
+func (p *Prediction) Terminal() bool { return p.Status.Terminal() }
 
 // ErrorText is the prediction's error as text ("" when none).
 func (p *Prediction) ErrorText() string {

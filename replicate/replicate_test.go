@@ -245,7 +245,7 @@ func TestPredictionHelpers(t *testing.T) {
 	if !p.Terminal() || p.ErrorText() != "CUDA out of memory" || p.Metrics.PredictTime != 1.5 {
 		t.Errorf("got %+v", p)
 	}
-	for status, want := range map[string]bool{pipeline.Starting: false, pipeline.Processing: false, pipeline.Succeeded: true, pipeline.Canceled: true, pipeline.Aborted: true} {
+	for status, want := range map[pipeline.Status]bool{pipeline.Starting: false, pipeline.Processing: false, pipeline.Succeeded: true, pipeline.Canceled: true, pipeline.Aborted: true} {
 		if (&Prediction{Status: status}).Terminal() != want {
 			t.Errorf("Terminal(%s) != %v", status, want)
 		}
@@ -256,7 +256,7 @@ func TestPredictionHelpers(t *testing.T) {
 // files and text.
 func TestOutcomeOfGoldenWebhooks(t *testing.T) {
 	for file, want := range map[string]struct {
-		status string
+		status pipeline.Status
 		files  int
 		text   string
 	}{
