@@ -180,7 +180,7 @@ func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Bot.Deadline())
 		resp, err := r.Bot.HandleUpdate(hctx, u)
 		if err == nil && resp != nil {
-			started = resp.Started
+			started = resp.PredictionID
 			if resp.Reply != nil {
 				if err := r.Telegram.Send(hctx, resp.Reply); err != nil {
 					// As a webhook's answer would be: not retried.

@@ -106,7 +106,7 @@ func TestPhotoBecomesAPredictionAndATask(t *testing.T) {
 	u := c.photo(7, "en")
 	u.Message.Caption = "  brighter  "
 	r, err := c.handle(u)
-	if err != nil || r == nil || r.Reply == nil || r.Started == "" {
+	if err != nil || r == nil || r.Reply == nil || r.PredictionID == "" {
 		t.Fatalf("HandleUpdate = %+v, %v", r, err)
 	}
 	if r.Reply.ChatID != 7 || r.Reply.ReplyTo != u.Message.ID || !strings.Contains(r.Reply.Text, "processing") {
@@ -123,7 +123,7 @@ func TestPhotoBecomesAPredictionAndATask(t *testing.T) {
 		p.Deadline != pipeline.DefaultPredictionDeadline {
 		t.Errorf("prediction %+v", p)
 	}
-	task := c.task(r.Started)
+	task := c.task(r.PredictionID)
 	if task == nil || task.ChatID != 7 || task.FileID != u.Message.File.ID || task.MessageID != u.Message.ID ||
 		task.UserID != 7 || task.Effect != "restore" || !strings.HasPrefix(task.Image, "images/input/") {
 		t.Errorf("task %+v", task)
@@ -158,7 +158,7 @@ func TestTransientFailureReleasesTheClaim(t *testing.T) {
 	if r, err := c.handle(u); err == nil {
 		t.Fatalf("first delivery: %+v, want a transient error (Telegram retries)", r)
 	}
-	if r, err := c.handle(u); err != nil || r == nil || r.Started == "" {
+	if r, err := c.handle(u); err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("retry: %+v, %v", r, err)
 	}
 }
@@ -215,7 +215,7 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 			r, err := c.handle(u)
 			if err != nil {
 				t.Error(err)
-			} else if r.Started == "" {
+			} else if r.PredictionID == "" {
 				refused.Add(1)
 			}
 		}(c.photo(9, "en"))
@@ -230,7 +230,7 @@ func TestResultIsSentOnceAndTheBucketCleaned(t *testing.T) {
 	c := newCore(t, func(o *pipeline.Options) { o.MaxActive = 1 })
 	u := c.photo(7, "en")
 	r, _ := c.handle(u)
-	o := &pipeline.Outcome{ID: r.Started, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/x/out.png"}, Took: 3200 * time.Millisecond}
+	o := &pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/x/out.png"}, Took: 3200 * time.Millisecond}
 	for range 3 {
 		if err := c.deliver(o); err != nil {
 			t.Fatal(err)
@@ -245,11 +245,11 @@ func TestResultIsSentOnceAndTheBucketCleaned(t *testing.T) {
 		res.Name != "restore" || len(res.Files) != 1 {
 		t.Errorf("result %+v", res)
 	}
-	if c.task(r.Started) != nil || len(c.store.Keys("images/")) != 0 {
+	if c.task(r.PredictionID) != nil || len(c.store.Keys("images/")) != 0 {
 		t.Errorf("task or photo left: %v", c.store.Keys(""))
 	}
 	// The slot is free again.
-	if r, err := c.handle(c.photo(7, "en")); err != nil || r.Started == "" {
+	if r, err := c.handle(c.photo(7, "en")); err != nil || r.PredictionID == "" {
 		t.Errorf("next photo after the result: %+v, %v", r, err)
 	}
 }
@@ -289,7 +289,7 @@ func TestUnsavedTaskCancelsThePrediction(t *testing.T) {
 		t.Errorf("webhook of the canceled prediction: %v, want nil (200)", err)
 	}
 	c.store.FailAlways("put tasks/", nil)
-	if r, err := c.handle(u); err != nil || r.Started == "" {
+	if r, err := c.handle(u); err != nil || r.PredictionID == "" {
 		t.Fatalf("redelivery: %+v, %v", r, err)
 	}
 	if created, _ := c.models.Record(); len(created) != 2 {
@@ -319,7 +319,7 @@ func TestCrashedClaimIsTakenOverSoon(t *testing.T) {
 	c.clock.Advance(7 * time.Second)
 	start := time.Now()
 	r, err = c.handle(u)
-	if err != nil || r == nil || r.Started == "" {
+	if err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("redelivery: %+v, %v", r, err)
 	}
 	if waited := time.Since(start); waited < 900*time.Millisecond || waited > 3*time.Second {
@@ -332,7 +332,7 @@ func TestStrangersAndText(t *testing.T) {
 	c := newCore(t, func(o *pipeline.Options) { o.Allowed = allowed })
 	u := c.photo(8, "en")
 	r, err := c.handle(u)
-	if err != nil || r == nil || r.Reply == nil || r.Started != "" {
+	if err != nil || r == nil || r.Reply == nil || r.PredictionID != "" {
 		t.Fatalf("stranger's photo: %+v, %v", r, err)
 	}
 	if created, _ := c.models.Record(); len(created) != 0 {
@@ -340,7 +340,7 @@ func TestStrangersAndText(t *testing.T) {
 	}
 	friend := c.photo(9, "en")
 	friend.Message.From.Username = "Friend"
-	if r, _ := c.handle(friend); r == nil || r.Started == "" {
+	if r, _ := c.handle(friend); r == nil || r.PredictionID == "" {
 		t.Errorf("@friend was refused: %+v", r)
 	}
 	text := &pipeline.Update{ID: 1, Message: &pipeline.Message{ID: 1, ChatID: 5, Private: true, From: &pipeline.User{ID: 5}, Text: "hi"}}

@@ -33,7 +33,7 @@ func (c *core) menu(user int64) (*pipeline.Message, int) {
 	c.t.Helper()
 	u := c.photo(user, "en")
 	r, err := c.handle(u)
-	if err != nil || r == nil || r.Reply == nil || r.Started != "" {
+	if err != nil || r == nil || r.Reply == nil || r.PredictionID != "" {
 		c.t.Fatalf("photo: %+v, %v; want the menu", r, err)
 	}
 	return u.Message, u.Message.ID + 1000
@@ -79,10 +79,10 @@ func TestChoosingStartsTheEffectOnceWithACancel(t *testing.T) {
 	photo, menu := c.menu(7)
 	photo.Caption = "ignored: upscale takes no prompt"
 	r, err := c.press(photo, menu, true, "e:upscale", 7)
-	if err != nil || r == nil || r.Started == "" || r.Reply != nil {
+	if err != nil || r == nil || r.PredictionID == "" || r.Reply != nil {
 		t.Fatalf("press: %+v, %v", r, err)
 	}
-	id := r.Started
+	id := r.PredictionID
 	// The menu became the status before the prediction was made.
 	sent, _, _ := c.chat.Record()
 	if len(sent) != 1 || sent[0].Edit != menu || sent[0].Text != "⏳ Upscale ×4: processing…" || !slices.Equal(data(sent[0].Buttons), []string{"x:e_upscale"}) {
@@ -120,7 +120,7 @@ func TestChoosingStartsTheEffectOnceWithACancel(t *testing.T) {
 		}
 	}
 	// Another effect on the same photo is another prediction.
-	if r, err := c.press(photo, menu, true, "e:nobg", 7); err != nil || r.Started == "" || r.Started == id {
+	if r, err := c.press(photo, menu, true, "e:nobg", 7); err != nil || r.PredictionID == "" || r.PredictionID == id {
 		t.Errorf("second effect: %+v, %v", r, err)
 	}
 }
@@ -129,7 +129,7 @@ func TestResultCarriesAgainAndOtherEffectsAndTheStatusEnds(t *testing.T) {
 	c := menuCore(t)
 	photo, menu := c.menu(7)
 	r, _ := c.press(photo, menu, true, "e:upscale", 7)
-	if err := c.deliver(&pipeline.Outcome{ID: r.Started, Status: pipeline.Succeeded,
+	if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Succeeded,
 		Files: []string{"https://replicate.delivery/x/out.png"}, Took: 3200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +150,14 @@ func TestResultCarriesAgainAndOtherEffectsAndTheStatusEnds(t *testing.T) {
 	// Again, under the result (a photo: only its buttons can change).
 	result := 9001
 	r2, err := c.press(photo, result, false, "a:upscale", 7)
-	if err != nil || r2 == nil || r2.Started == "" || r2.Started == r.Started {
+	if err != nil || r2 == nil || r2.PredictionID == "" || r2.PredictionID == r.PredictionID {
 		t.Fatalf("again: %+v, %v", r2, err)
 	}
 	sent, _, _ = c.chat.Record()
 	if s := sent[len(sent)-1]; !s.ButtonsOnly || s.Edit != result || !slices.Equal(data(s.Buttons), []string{"x:a_upscale"}) {
 		t.Errorf("again's status %+v", s)
 	}
-	if err := c.deliver(&pipeline.Outcome{ID: r2.Started, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/y/out.png"}}); err != nil {
+	if err := c.deliver(&pipeline.Outcome{ID: r2.PredictionID, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/y/out.png"}}); err != nil {
 		t.Fatal(err)
 	}
 	sent, results, _ = c.chat.Record()
@@ -179,7 +179,7 @@ func TestCancel(t *testing.T) {
 	c := menuCore(t, func(o *pipeline.Options) { o.MaxActive = 1 })
 	photo, menu := c.menu(7)
 	r, _ := c.press(photo, menu, true, "e:nobg", 7)
-	id := r.Started
+	id := r.PredictionID
 	// Someone else in the chat cannot cancel it.
 	if r, err := c.press(photo, menu, true, "x:e_nobg", 8); err != nil || r != nil {
 		t.Errorf("stranger's cancel: %+v, %v", r, err)
@@ -208,7 +208,7 @@ func TestCancel(t *testing.T) {
 	}
 	// The slot is free (MaxActive 1): the next photo starts.
 	photo2, menu2 := c.menu(7)
-	if r, err := c.press(photo2, menu2, true, "e:upscale", 7); err != nil || r.Started == "" {
+	if r, err := c.press(photo2, menu2, true, "e:upscale", 7); err != nil || r.PredictionID == "" {
 		t.Errorf("after the cancel: %+v, %v", r, err)
 	}
 	// Canceling what is already done says so.
@@ -225,7 +225,7 @@ func TestCaptionCommandAndDefaultEffectStartAtOnce(t *testing.T) {
 	u := c.photo(7, "en")
 	u.Message.Caption = "/restyle@photo_bot  as a watercolor "
 	r, err := c.handle(u)
-	if err != nil || r.Started == "" || r.Reply.Text != "Got it, starting “Restyle”…" {
+	if err != nil || r.PredictionID == "" || r.Reply.Text != "Got it, starting “Restyle”…" {
 		t.Fatalf("caption command: %+v, %v", r, err)
 	}
 	if created, _ := c.models.Record(); created[0].Model != "acme/restyle" || created[0].Input["prompt"] != "as a watercolor" {
@@ -233,10 +233,10 @@ func TestCaptionCommandAndDefaultEffectStartAtOnce(t *testing.T) {
 	}
 	d := menuCore(t, func(o *pipeline.Options) { o.DefaultEffect = "nobg" })
 	r, err = d.handle(d.photo(7, "en"))
-	if err != nil || r.Started == "" {
+	if err != nil || r.PredictionID == "" {
 		t.Fatalf("default effect: %+v, %v", r, err)
 	}
-	if err := d.deliver(&pipeline.Outcome{ID: r.Started, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/a/out.png"}}); err != nil {
+	if err := d.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/a/out.png"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, results, _ := d.chat.Record(); results[0].As != pipeline.AsDocument || !slices.Equal(data(results[0].Buttons), []string{"a:nobg", "m"}) {
@@ -258,10 +258,10 @@ func TestPressesMeetLimitsAccessAndGonePhotos(t *testing.T) {
 		t.Errorf("limit answer %+v", a)
 	}
 	// Once the first is done, the same button works.
-	if err := c.deliver(&pipeline.Outcome{ID: first.Started, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/b/out.png"}}); err != nil {
+	if err := c.deliver(&pipeline.Outcome{ID: first.PredictionID, Status: pipeline.Succeeded, Files: []string{"https://replicate.delivery/b/out.png"}}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := c.press(photo2, menu2, true, "e:upscale", 7); err != nil || r == nil || r.Started == "" {
+	if r, err := c.press(photo2, menu2, true, "e:upscale", 7); err != nil || r == nil || r.PredictionID == "" {
 		t.Errorf("after the slot freed: %+v, %v", r, err)
 	}
 	// A stranger's press costs nothing and shows their id.
@@ -296,7 +296,7 @@ func TestPressFailuresAreToldNotRetried(t *testing.T) {
 		len(r.Reply.Buttons) != 3 {
 		t.Fatalf("transient failure: %+v, %v; want the menu back with 'busy', and no retry by Telegram", r, err)
 	}
-	if r, err := c.press(photo, menu, true, "e:upscale", 7); err != nil || r.Started == "" {
+	if r, err := c.press(photo, menu, true, "e:upscale", 7); err != nil || r.PredictionID == "" {
 		t.Errorf("the same button again: %+v, %v", r, err)
 	}
 }
@@ -305,7 +305,7 @@ func TestFailedPredictionIsToldPlainlyInTheStatus(t *testing.T) {
 	c := menuCore(t)
 	photo, menu := c.menu(7)
 	r, _ := c.press(photo, menu, true, "e:upscale", 7)
-	if err := c.deliver(&pipeline.Outcome{ID: r.Started, Status: pipeline.Failed,
+	if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Failed,
 		Error: "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 22.20 GiB total capacity)"}); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestFailuresAreSorted(t *testing.T) {
 	} {
 		c := newCore(t)
 		r, _ := c.handle(c.photo(7, "en"))
-		if err := c.deliver(&pipeline.Outcome{ID: r.Started, Status: tc.status, Error: tc.err}); err != nil {
+		if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: tc.status, Error: tc.err}); err != nil {
 			t.Fatal(err)
 		}
 		sent, _, _ := c.chat.Record()

@@ -17,10 +17,10 @@ import (
 
 // Response is what the transport does after an update: send Reply (in the
 // webhook's answer when it can, saving a round trip), and follow the
-// prediction Started when there is no webhook (photobot run).
+// prediction it started (PredictionID) when there is no webhook (photobot run).
 type Response struct {
-	Reply   *Reply
-	Started string
+	Reply        *Reply
+	PredictionID string
 }
 
 // HandleUpdate is what happens when a Telegram update arrives: a message
@@ -343,7 +343,7 @@ func (j *job) task() *Task {
 // press's status already says it.
 func (j *job) announce(id string, tell bool) *Response {
 	j.log.Info("photo accepted", "image", j.image)
-	r := &Response{Started: id}
+	r := &Response{PredictionID: id}
 	switch {
 	case j.press != nil:
 	case !tell:

@@ -118,7 +118,7 @@ func TestSaveThatLandsWhileTheWebhookDelivers(t *testing.T) {
 		return true
 	}
 	r, err := c.handle(u)
-	if err != nil || r == nil || r.Started == "" {
+	if err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("the photo: %+v, %v; want it accepted (its task was saved)", r, err)
 	}
 	close(chat.gate)
@@ -150,21 +150,21 @@ func TestSaveThatLandsAfterThePredictionWasAbandoned(t *testing.T) {
 	// The redelivery takes the claim over once it is stale.
 	c.clock.Advance(8 * time.Second)
 	r, err := c.handle(u)
-	if err != nil || r == nil || r.Started == "" {
+	if err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("redelivery: %+v, %v; want a new prediction", r, err)
 	}
 	created, canceled := c.models.Record()
-	if len(created) != 2 || len(canceled) != 1 || canceled[0] == r.Started {
+	if len(created) != 2 || len(canceled) != 1 || canceled[0] == r.PredictionID {
 		t.Fatalf("%d predictions, canceled %v", len(created), canceled)
 	}
 	if err := c.deliver(succeeded(canceled[0])); err != nil {
 		t.Errorf("the abandoned prediction's webhook: %v", err)
 	}
 	// The redo still holds the user's only slot.
-	if r, err := c.handle(c.photo(7, "en")); err != nil || r == nil || r.Started != "" {
+	if r, err := c.handle(c.photo(7, "en")); err != nil || r == nil || r.PredictionID != "" {
 		t.Errorf("another photo while the redo runs: %+v, %v; want the limit's message", r, err)
 	}
-	if err := c.deliver(succeeded(r.Started)); err != nil {
+	if err := c.deliver(succeeded(r.PredictionID)); err != nil {
 		t.Fatal(err)
 	}
 	if _, results, _ := c.chat.Record(); len(results) != 1 {

@@ -44,7 +44,7 @@ func TestModelErrorLogHasNoPresignedURL(t *testing.T) {
 		"&X-Amz-Credential=AKIAEXAMPLE%2F20261205%2Fru-central1%2Fs3%2Faws4_request&X-Amz-Date=20261205T091900Z" +
 		"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=0123456789abcdef"
 	modelErr := "cannot identify image file '" + presigned + "' (also X-Amz-Security-Token=FQoGZXIvYXdzE in the header)"
-	if err := c.deliver(&pipeline.Outcome{ID: r.Started, Status: pipeline.Failed, Error: modelErr}); err != nil {
+	if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Failed, Error: modelErr}); err != nil {
 		t.Fatal(err)
 	}
 	out := log.String()
