@@ -133,7 +133,7 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 	}
 	d, ok := parseButton(p.Data)
 	if ok && d.act == actCancel {
-		return b.cancel(ctx, p, d, w, answer, log)
+		return b.cancel(ctx, &pressed{Press: p, w: w, answer: answer, log: log}, d)
 	}
 	if p.Photo == nil || p.Photo.File == nil || !p.Photo.File.Image || p.MessageID == 0 {
 		answer(w.PhotoGone, true)
