@@ -133,7 +133,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	case "serve":
 		return b.Serve(ctx)
 	case "run":
-		return run(ctx, cfg, b, fl.dropWebhook, log, stderr)
+		return run(ctx, b, fl.dropWebhook, log, stderr)
 	default:
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
@@ -201,8 +201,10 @@ func doctor(ctx context.Context, getenv func(string) string, fl *flags, stdout i
 }
 
 // run is photobot run: every check first, then long polling.
-func run(ctx context.Context, cfg *config.Config, b *app.Bot, dropWebhook bool, log *slog.Logger, stderr io.Writer) error {
-	bot, err := admin.Ready(ctx, b.Services(), dropWebhook, stderr)
+func run(ctx context.Context, b *app.Bot, dropWebhook bool, log *slog.Logger, stderr io.Writer) error {
+	s := b.Services()
+	cfg := s.Config
+	bot, err := admin.Ready(ctx, s, dropWebhook, stderr)
 	if err != nil {
 		return err
 	}
