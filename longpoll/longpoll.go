@@ -51,18 +51,7 @@ var ErrWebhookSet = errors.New("a webhook is set for this bot")
 
 // Run polls until ctx is canceled, then waits for the work in flight.
 func (r *Runner) Run(ctx context.Context) error {
-	if r.PollTimeout == 0 {
-		r.PollTimeout = 30 * time.Second
-	}
-	if r.Interval == 0 {
-		r.Interval = time.Second
-	}
-	if r.Parallel == 0 {
-		r.Parallel = 8
-	}
-	if r.Drain == 0 {
-		r.Drain = 20 * time.Second
-	}
+	r.defaults()
 	// The followers outlive ctx by up to Drain: a result a stop would
 	// otherwise orphan (billed, never sent) is sent first.
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -75,7 +64,32 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.follow(fctx, id)
 		}()
 	}
+	if err := r.checkWebhook(ctx); err != nil {
+		return err
+	}
+	r.resume(ctx, followOn)
+	r.Log.Info("polling Telegram for updates")
+	return r.poll(ctx, followOn)
+}
 
+func (r *Runner) defaults() {
+	if r.PollTimeout == 0 {
+		r.PollTimeout = 30 * time.Second
+	}
+	if r.Interval == 0 {
+		r.Interval = time.Second
+	}
+	if r.Parallel == 0 {
+		r.Parallel = 8
+	}
+	if r.Drain == 0 {
+		r.Drain = 20 * time.Second
+	}
+}
+
+// checkWebhook refuses to poll while the bot has a webhook: Telegram would
+// refuse getUpdates.
+func (r *Runner) checkWebhook(ctx context.Context) error {
 	info, err := r.Telegram.GetWebhookInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("checking the bot's webhook: %w", err)
@@ -84,9 +98,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("%w (%s): long polling cannot work while it is; "+
 			"`photobot run --drop-webhook` deletes it (pending updates are kept; `photobot setup` sets it again)", ErrWebhookSet, info.URL)
 	}
-	r.resume(ctx, followOn)
-	r.Log.Info("polling Telegram for updates")
+	return nil
+}
 
+// poll asks for updates until ctx ends, and hands each batch to the core.
+// An empty poll is no failure; a failed one backs off (or waits as long as
+// flood control says).
+func (r *Runner) poll(ctx context.Context, followOn func(id string)) error {
 	var offset int64
 	wait := time.Duration(0)
 	for ctx.Err() == nil {
@@ -113,24 +131,31 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		wait = 0
-		sem := make(chan struct{}, r.Parallel)
-		var batch sync.WaitGroup
-		for _, u := range updates {
-			batch.Add(1)
-			sem <- struct{}{}
-			go func(u *pipeline.Update) {
-				defer func() { <-sem; batch.Done() }()
-				if id := r.handle(ctx, u); id != "" {
-					followOn(id)
-				}
-			}(u)
-			offset = u.ID + 1
+		if len(updates) > 0 {
+			offset = r.handleBatch(ctx, updates, followOn)
 		}
-		// Telegram forgets updates below the next offset: only ask for it
-		// once all of this batch is handled.
-		batch.Wait()
 	}
 	return nil
+}
+
+// handleBatch handles a batch of updates, Parallel at a time, and returns
+// the next offset. Telegram forgets updates below it: so it is asked for
+// only once all of this batch is handled.
+func (r *Runner) handleBatch(ctx context.Context, updates []*pipeline.Update, followOn func(id string)) int64 {
+	sem := make(chan struct{}, r.Parallel)
+	var batch sync.WaitGroup
+	for _, u := range updates {
+		batch.Add(1)
+		sem <- struct{}{}
+		go func(u *pipeline.Update) {
+			defer func() { <-sem; batch.Done() }()
+			if id := r.handle(ctx, u); id != "" {
+				followOn(id)
+			}
+		}(u)
+	}
+	batch.Wait()
+	return updates[len(updates)-1].ID + 1
 }
 
 // resume follows the predictions of the tasks a stopped Run left.
