@@ -16,7 +16,7 @@ type Account struct {
 // Account checks the token and returns its owner.
 func (c *Client) Account(ctx context.Context) (*Account, error) {
 	var a Account
-	if err := c.call(ctx, "get account", http.MethodGet, "/account", nil, nil, &a); err != nil {
+	if err := c.call(ctx, request{op: "get account", method: http.MethodGet, path: "/account"}, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -27,7 +27,7 @@ func (c *Client) WebhookSecret(ctx context.Context) (string, error) {
 	var s struct {
 		Key string `json:"key"`
 	}
-	if err := c.call(ctx, "get webhook secret", http.MethodGet, "/webhooks/default/secret", nil, nil, &s); err != nil {
+	if err := c.call(ctx, request{op: "get webhook secret", method: http.MethodGet, path: "/webhooks/default/secret"}, &s); err != nil {
 		return "", err
 	}
 	if !strings.HasPrefix(s.Key, "whsec_") {

@@ -54,12 +54,20 @@ func New(base, token string, hc *http.Client) *Client {
 		Policy: retry.Policy{Attempts: 3, Backoff: 250 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}
 }
 
-// call does one API request with bounded, context-aware retries.
-func (c *Client) call(ctx context.Context, op, method, path string, hdr http.Header, body []byte, out any) error {
-	return c.Policy.Do(ctx, func(ctx context.Context) error { return c.once(ctx, op, method, path, hdr, body, out) },
+// request is one call of the API: op names it in errors.
+type request struct {
+	op, method, path string
+	header           http.Header
+	body             []byte
+}
+
+// call does one API request with bounded, context-aware retries, and reads
+// the answer into out (unless nil).
+func (c *Client) call(ctx context.Context, r request, out any) error {
+	return c.Policy.Do(ctx, func(ctx context.Context) error { return c.once(ctx, r, out) },
 		func(err error) (bool, time.Duration) {
 			var e *Error
-			if !c.retryable(method, err) || !errors.As(err, &e) {
+			if !c.retryable(r.method, err) || !errors.As(err, &e) {
 				return false, 0
 			}
 			return true, e.RetryAfter
@@ -82,16 +90,17 @@ func (c *Client) retryable(method string, err error) bool {
 	return false
 }
 
-func (c *Client) once(ctx context.Context, op, method, path string, hdr http.Header, body []byte, out any) error {
+func (c *Client) once(ctx context.Context, r request, out any) error {
+	op := r.op
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, rd)
 	if err != nil {
 		return &Error{Op: op, Detail: err.Error(), err: err}
 	}
-	for k, v := range hdr {
+	for k, v := range r.header {
 		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)

@@ -33,7 +33,7 @@ func (c *Client) UploadFile(ctx context.Context, name, contentType string, data 
 		} `json:"urls"`
 	}
 	hdr := http.Header{"Content-Type": {w.FormDataContentType()}}
-	if err := c.call(ctx, "upload file", http.MethodPost, "/files", hdr, buf.Bytes(), &f); err != nil {
+	if err := c.call(ctx, request{op: "upload file", method: http.MethodPost, path: "/files", header: hdr, body: buf.Bytes()}, &f); err != nil {
 		return "", err
 	}
 	if f.URLs.Get == "" {

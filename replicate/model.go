@@ -70,7 +70,7 @@ func (c *Client) GetModel(ctx context.Context, m Model) (*ModelInfo, error) {
 		return nil, nil
 	case m.Version != "":
 		var v version
-		if err := c.call(ctx, "get model version", http.MethodGet, "/models/"+m.Owner+"/"+m.Name+"/versions/"+m.Version, nil, nil, &v); err != nil {
+		if err := c.call(ctx, request{op: "get model version", method: http.MethodGet, path: "/models/" + m.Owner + "/" + m.Name + "/versions/" + m.Version}, &v); err != nil {
 			return nil, err
 		}
 		return &ModelInfo{Version: v.ID, OpenAPISchema: v.OpenAPISchema}, nil
@@ -78,7 +78,7 @@ func (c *Client) GetModel(ctx context.Context, m Model) (*ModelInfo, error) {
 	var info struct {
 		LatestVersion *version `json:"latest_version"`
 	}
-	if err := c.call(ctx, "get model", http.MethodGet, "/models/"+m.Owner+"/"+m.Name, nil, nil, &info); err != nil {
+	if err := c.call(ctx, request{op: "get model", method: http.MethodGet, path: "/models/" + m.Owner + "/" + m.Name}, &info); err != nil {
 		return nil, err
 	}
 	if info.LatestVersion == nil {

@@ -156,7 +156,7 @@ func (c *Client) CreatePrediction(ctx context.Context, m Model, input map[string
 		hdr.Set("Cancel-After", strconv.Itoa(int(o.CancelAfter/time.Second))+"s")
 	}
 	var p Prediction
-	err = c.call(ctx, "create prediction", http.MethodPost, path, hdr, data, &p)
+	err = c.call(ctx, request{op: "create prediction", method: http.MethodPost, path: path, header: hdr, body: data}, &p)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (c *Client) Get(ctx context.Context, id string) (*Prediction, error) {
 		return nil, &Error{Op: "get prediction", Status: http.StatusBadRequest, Detail: "invalid prediction id"}
 	}
 	var p Prediction
-	if err := c.call(ctx, "get prediction", http.MethodGet, "/predictions/"+id, nil, nil, &p); err != nil {
+	if err := c.call(ctx, request{op: "get prediction", method: http.MethodGet, path: "/predictions/" + id}, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -183,5 +183,5 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return &Error{Op: "cancel prediction", Status: http.StatusBadRequest, Detail: "invalid prediction id"}
 	}
-	return c.call(ctx, "cancel prediction", http.MethodPost, "/predictions/"+id+"/cancel", nil, nil, nil)
+	return c.call(ctx, request{op: "cancel prediction", method: http.MethodPost, path: "/predictions/" + id + "/cancel"}, nil)
 }
