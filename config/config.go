@@ -24,11 +24,16 @@ const (
 	// Preflight: the tokens and the models only, as a deploy checks them
 	// before it creates anything (photobot doctor -mode preflight).
 	Preflight
+	// Callback: Replicate's webhook alone (the function fn-callback). It
+	// is Serve without TG_WEBHOOK_SECRET: the Telegram webhook is not
+	// served there, so the secret that authenticates it stays out of that
+	// function's environment.
+	Callback
 )
 
 // String is the command of the mode.
 func (m Mode) String() string {
-	return [...]string{"serve", "run", "setup", "preflight"}[m]
+	return [...]string{"serve", "run", "setup", "preflight", "callback"}[m]
 }
 
 // Config is photobot's configuration. Field comments name the variable.

@@ -140,6 +140,27 @@ func TestRequired(t *testing.T) {
 	if got := strings.Join(Required(Run), " "); got != "TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL" {
 		t.Errorf("Required(Run) = %s", got)
 	}
+	// fn-callback serves Replicate's webhook alone: Telegram's secret is
+	// not its business, and not in its environment.
+	want = "TG_BOT_TOKEN REPLICATE_API_TOKEN REPLICATE_MODEL S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PUBLIC_URL"
+	if got := strings.Join(Required(Callback), " "); got != want {
+		t.Errorf("Required(Callback) = %s\nwant %s", got, want)
+	}
+}
+
+func TestCallbackWithoutTelegramSecret(t *testing.T) {
+	e := serveEnv()
+	delete(e, "TG_WEBHOOK_SECRET")
+	if _, err := Load(env(e), Serve); err == nil || !strings.Contains(err.Error(), "TG_WEBHOOK_SECRET") {
+		t.Fatalf("Serve without TG_WEBHOOK_SECRET: %v", err)
+	}
+	c, err := Load(env(e), Callback)
+	if err != nil {
+		t.Fatalf("Callback without TG_WEBHOOK_SECRET: %v", err)
+	}
+	if c.PublicURL == "" || c.S3Bucket == "" || c.TelegramWebhookSecret != "" {
+		t.Errorf("Callback loaded PUBLIC_URL %q, S3_BUCKET %q, secret %q", c.PublicURL, c.S3Bucket, c.TelegramWebhookSecret)
+	}
 }
 
 // The full table lives in docs/configuration.md (the README keeps the

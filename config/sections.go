@@ -93,12 +93,12 @@ func count(p *problems, name, def string) int {
 }
 
 // loadStore: the bucket, required where the state must be shared (serve,
-// setup) and optional for run, which falls back to DATA_DIR.
+// setup, the callback) and optional for run, which falls back to DATA_DIR.
 func loadStore(p *problems, c *Config, mode Mode) {
 	c.S3Bucket = p.get("S3_BUCKET", "")
 	c.S3Endpoint = p.get("S3_ENDPOINT_URL", "https://storage.yandexcloud.net")
 	c.S3Region = p.get("S3_REGION", "ru-central1")
-	if mode == Serve || mode == Setup || mode == Run && c.S3Bucket != "" {
+	if mode == Serve || mode == Setup || mode == Callback || mode == Run && c.S3Bucket != "" {
 		c.S3Bucket = p.need("S3_BUCKET")
 		c.AccessKeyID = p.need("AWS_ACCESS_KEY_ID")
 		c.SecretAccessKey = p.need("AWS_SECRET_ACCESS_KEY")
@@ -111,9 +111,10 @@ func loadStore(p *problems, c *Config, mode Mode) {
 	}
 }
 
-// loadWebhooks: where Telegram and Replicate call (serve and setup only).
+// loadWebhooks: where Telegram and Replicate call (serve, setup and the
+// callback, which serves no Telegram webhook and so goes without its secret).
 func loadWebhooks(p *problems, c *Config, mode Mode) {
-	if mode != Serve && mode != Setup {
+	if mode != Serve && mode != Setup && mode != Callback {
 		return
 	}
 	c.PublicURL = strings.TrimRight(p.need("PUBLIC_URL"), "/")
@@ -121,6 +122,9 @@ func loadWebhooks(p *problems, c *Config, mode Mode) {
 		if err := checkURL(c.PublicURL); err != nil {
 			p.bad("PUBLIC_URL", "%v", err)
 		}
+	}
+	if mode == Callback {
+		return
 	}
 	c.TelegramWebhookSecret = p.need("TG_WEBHOOK_SECRET")
 	if s := c.TelegramWebhookSecret; s != "" && !secretRe.MatchString(s) {

@@ -618,15 +618,17 @@ func TestFunctionsGetEveryRequiredVariable(t *testing.T) {
 	if fns["fn-handler"] == nil || fns["fn-callback"] == nil {
 		t.Fatal("want fn-handler and fn-callback")
 	}
-	required := config.Required(config.Serve)
-	if len(required) < 8 {
-		t.Fatalf("config.Required(Serve) = %v: fewer than expected", required)
+	// Each function reads its own mode's configuration (yc/entry.go).
+	modes := map[string]config.Mode{"fn-handler": config.Serve, "fn-callback": config.Callback}
+	if len(config.Required(config.Serve)) < 8 {
+		t.Fatalf("config.Required(Serve) = %v: fewer than expected", config.Required(config.Serve))
 	}
 	known := map[string]bool{}
 	for _, v := range config.Vars {
 		known[v.Name] = true
 	}
 	for name, f := range fns {
+		required := config.Required(modes[name])
 		for _, v := range required {
 			if !f.env[v] && f.secret[v] == [2]string{} {
 				t.Errorf("%s does not get %s (neither environment nor a secrets block)", name, v)
@@ -658,6 +660,14 @@ func TestFunctionsGetEveryRequiredVariable(t *testing.T) {
 				t.Errorf("%s: plain environment lacks %s", name, v)
 			}
 		}
+	}
+	// fn-callback serves no Telegram webhook: the secret that
+	// authenticates Telegram is not in its environment.
+	if f := fns["fn-callback"]; f.env["TG_WEBHOOK_SECRET"] || f.secret["TG_WEBHOOK_SECRET"] != [2]string{} {
+		t.Errorf("fn-callback gets TG_WEBHOOK_SECRET, which it never uses")
+	}
+	if fns["fn-handler"].secret["TG_WEBHOOK_SECRET"] == [2]string{} {
+		t.Errorf("fn-handler does not get TG_WEBHOOK_SECRET from Lockbox")
 	}
 	// The plain values that must be exact.
 	env := c.objectKeys(attr(fns["fn-handler"].block, "environment"))
@@ -973,57 +983,21 @@ func TestIAMIsScopedToSingleResources(t *testing.T) {
 	if len(fns) != 2 {
 		t.Fatal("want fn-handler and fn-callback")
 	}
-	fnSA, _ := refTarget(attr(fns["fn-handler"].block, "service_account_id"), "yandex_iam_service_account", "id")
-	if sa, _ := refTarget(attr(fns["fn-callback"].block, "service_account_id"), "yandex_iam_service_account", "id"); sa != fnSA {
-		t.Errorf("the functions run as different accounts (%s, %s)", fnSA, sa)
+	accounts := map[string]string{} // function → the account it runs as
+	for name, f := range fns {
+		accounts[name], _ = refTarget(attr(f.block, "service_account_id"), "yandex_iam_service_account", "id")
 	}
-
-	// storage.editor on the bucket (the one in S3_BUCKET).
-	found := false
-	for _, b := range c.resourcesOf("yandex_storage_bucket_iam_binding") {
-		if role, _ := literalString(attr(b, "role")); role == "storage.editor" &&
-			hasRef(attr(b, "bucket"), "yandex_storage_bucket", "main", "bucket") &&
-			slices.Contains(memberAccounts(attr(b, "members")), fnSA) {
-			found = true
-		}
+	if accounts["fn-handler"] == accounts["fn-callback"] {
+		t.Errorf("the functions share the account %s; give each its own", accounts["fn-handler"])
 	}
-	if !found {
-		t.Errorf("%s needs storage.editor on yandex_storage_bucket.main (yandex_storage_bucket_iam_binding)", fnSA)
-	}
-
-	// lockbox.payloadViewer on every secret the functions read.
-	secrets := map[string]bool{}
-	for _, f := range fns {
-		for _, s := range blocks(f.block, "secrets") {
-			addr, _ := refTarget(attr(s, "id"), "yandex_lockbox_secret", "id")
-			secrets[addr] = true
-		}
-	}
-	for secret := range secrets {
-		ok := false
-		for _, b := range c.resourcesOf("yandex_lockbox_secret_iam_member") {
-			s, _ := refTarget(attr(b, "secret_id"), "yandex_lockbox_secret", "id")
-			if role, _ := literalString(attr(b, "role")); role == "lockbox.payloadViewer" && s == secret &&
-				slices.Contains(memberAccounts(attr(b, "member")), fnSA) {
-				ok = true
-				for _, f := range fns {
-					if !slices.ContainsFunc(refs(attr(f.block, "depends_on")), func(r ref) bool {
-						return r.String() == "yandex_lockbox_secret_iam_member."+b.Labels[1]
-					}) {
-						t.Errorf("%s must depend on %s (a version with secrets needs the role first)", f.addr, b.Labels[1])
-					}
-				}
-			}
-		}
-		if !ok {
-			t.Errorf("%s needs lockbox.payloadViewer on %s (yandex_lockbox_secret_iam_member)", fnSA, secret)
-		}
+	for name, f := range fns {
+		c.checkFunctionRights(t, f, accounts[name], fns)
 	}
 
 	// The gateway's account may invoke both functions, and is not theirs.
 	gwSA := c.gatewayAccount(t)
-	if gwSA == fnSA {
-		t.Errorf("the gateway and the functions share %s; give the gateway its own account", gwSA)
+	if gwSA == accounts["fn-handler"] || gwSA == accounts["fn-callback"] {
+		t.Errorf("the gateway and a function share %s; give the gateway its own account", gwSA)
 	}
 	for name, f := range fns {
 		ok := false
@@ -1044,6 +1018,70 @@ func TestIAMIsScopedToSingleResources(t *testing.T) {
 			t.Errorf("%s: the gateway's account %s needs functions.functionInvoker on it", name, gwSA)
 		}
 	}
+}
+
+// checkFunctionRights: the function's account sa has storage.editor on the
+// bucket (not the folder), and lockbox.payloadViewer on the secrets the
+// function reads and on no secret only another function reads.
+func (c *tfConfig) checkFunctionRights(t *testing.T, f *function, sa string, fns map[string]*function) {
+	t.Helper()
+	found := false
+	for _, b := range c.resourcesOf("yandex_storage_bucket_iam_binding") {
+		if role, _ := literalString(attr(b, "role")); role == "storage.editor" &&
+			hasRef(attr(b, "bucket"), "yandex_storage_bucket", "main", "bucket") &&
+			slices.Contains(memberAccounts(attr(b, "members")), sa) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("%s needs storage.editor on yandex_storage_bucket.main (yandex_storage_bucket_iam_binding)", sa)
+	}
+	own := secretsOf(f)
+	for _, b := range c.resourcesOf("yandex_lockbox_secret_iam_member") {
+		secret, _ := refTarget(attr(b, "secret_id"), "yandex_lockbox_secret", "id")
+		if role, _ := literalString(attr(b, "role")); role != "lockbox.payloadViewer" ||
+			!slices.Contains(memberAccounts(attr(b, "member")), sa) {
+			continue
+		}
+		if !own[secret] {
+			t.Errorf("%s may read %s, which %s does not read", sa, secret, f.addr)
+			continue
+		}
+		delete(own, secret)
+		if !slices.ContainsFunc(refs(attr(f.block, "depends_on")), func(r ref) bool {
+			return r.String() == "yandex_lockbox_secret_iam_member."+b.Labels[1]
+		}) {
+			t.Errorf("%s must depend on %s (a version with secrets needs the role first)", f.addr, b.Labels[1])
+		}
+	}
+	for secret := range own {
+		t.Errorf("%s needs lockbox.payloadViewer on %s (yandex_lockbox_secret_iam_member)", sa, secret)
+	}
+	for _, other := range fns {
+		for secret := range secretsOf(other) {
+			if other != f && secretsOf(f)[secret] {
+				t.Errorf("%s and %s read the same secret %s; give each its own", f.addr, other.addr, secret)
+			}
+		}
+	}
+}
+
+// secretsOf lists the Lockbox secrets a function reads.
+func secretsOf(f *function) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range blocks(f.block, "secrets") {
+		addr, _ := refTarget(attr(s, "id"), "yandex_lockbox_secret", "id")
+		out[addr] = true
+	}
+	for _, d := range blocks(f.block, "dynamic") {
+		for _, content := range d.Body.Blocks {
+			if a, ok := content.Body.Attributes["id"]; ok {
+				addr, _ := refTarget(a.Expr, "yandex_lockbox_secret", "id")
+				out[addr] = true
+			}
+		}
+	}
+	return out
 }
 
 // gateway returns the API gateway and the arguments of its templatefile().

@@ -12,17 +12,23 @@ import (
 )
 
 // The two functions' entries: index.go at the root of each zip (written by
-// `make package`) calls Telegram or Replicate. The function instance keeps
-// what setup builds (configuration, clients) between calls.
-var instance struct {
-	once     sync.Once
-	telegram Handler
-	callback Handler
+// `make package`) calls Telegram or Replicate. Each function instance keeps
+// what its setup builds (configuration, clients) between calls. Each
+// function reads its own configuration: fn-callback's (config.Callback)
+// lacks TG_WEBHOOK_SECRET, which Terraform does not give it.
+var telegram, callback entry
+
+// entry is one function's handler, built on its first call.
+type entry struct {
+	once    sync.Once
+	handler Handler
 }
 
-func setup() {
-	instance.once.Do(func() {
-		cfg, err := config.Load(os.Getenv, config.Serve)
+// get builds the handler of mode once: the Bot's webhook that mode serves,
+// or, when the configuration is wrong, an answer that says so.
+func (e *entry) get(mode config.Mode) Handler {
+	e.once.Do(func() {
+		cfg, err := config.Load(os.Getenv, mode)
 		level := slog.LevelInfo
 		if cfg != nil {
 			level = cfg.LogLevel
@@ -30,31 +36,31 @@ func setup() {
 		log := app.Logger(os.Stdout, level)
 		var b *app.Bot
 		if err == nil {
-			b, err = app.New(cfg, log, config.Serve)
+			b, err = app.New(cfg, log, mode)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			// Every call says it, so the log shows it next to each
 			// failure; Telegram and Replicate retry, so nothing is lost
 			// once fixed.
-			h := misconfigured(log, err)
-			instance.telegram, instance.callback = h, h
-			return
+			e.handler = misconfigured(log, err)
+		case mode == config.Callback:
+			e.handler = Wrap(b.ReplicateWebhook())
+		default:
+			e.handler = Wrap(b.TelegramWebhook())
 		}
-		instance.telegram = Wrap(b.TelegramWebhook())
-		instance.callback = Wrap(b.ReplicateWebhook())
 	})
+	return e.handler
 }
 
 // Telegram is fn-handler: Telegram's webhook.
 func Telegram(ctx context.Context, req *Request) (*Response, error) {
-	setup()
-	return instance.telegram(ctx, req)
+	return telegram.get(config.Serve)(ctx, req)
 }
 
 // Replicate is fn-callback: Replicate's webhook.
 func Replicate(ctx context.Context, req *Request) (*Response, error) {
-	setup()
-	return instance.callback(ctx, req)
+	return callback.get(config.Callback)(ctx, req)
 }
 
 // misconfigured answers every call 500 and logs why.

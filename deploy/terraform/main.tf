@@ -1,11 +1,14 @@
 # photobot on Yandex Cloud: two Cloud Functions behind an API Gateway, state
-# in one Object Storage bucket, secrets in one Lockbox secret.
+# in one Object Storage bucket, each function's secrets in its own Lockbox
+# secret, each function running as its own service account.
 #
-#   Telegram --POST /webhook/telegram--> API Gateway --(SA gateway)--> fn-handler --+
-#   Replicate --POST /webhook/replicate-> API Gateway --(SA gateway)--> fn-callback -+
-#                                                                                    |
-#       (SA functions) bucket: photos + task state <--------------------------------+
-#                      Lockbox: tokens, webhook secrets, the bucket's static key
+#   Telegram --POST /webhook/telegram--> API Gateway --(SA gateway)--> fn-handler  (SA handler)
+#   Replicate --POST /webhook/replicate-> API Gateway --(SA gateway)--> fn-callback (SA callback)
+#
+#   SA handler:  the bucket's objects; Lockbox secret "handler" (tokens,
+#                TG_WEBHOOK_SECRET, its static key)
+#   SA callback: the bucket's objects; Lockbox secret "callback" (tokens, its
+#                static key; no TG_WEBHOOK_SECRET: it serves no Telegram webhook)
 #
 # deploy/deploy.sh runs this (twice on the first deploy, see local.public_url),
 # then `photobot setup`, which sets the Telegram webhook.
@@ -84,12 +87,20 @@ resource "random_password" "tg_webhook_secret" {
 
 # --- Service accounts -------------------------------------------------------
 
-# The functions run as this account: it reads and writes the bucket (through
-# its static key, which presigned URLs need) and reads the Lockbox secret.
-resource "yandex_iam_service_account" "functions" {
-  name        = "${var.name_prefix}-functions"
+# Each function runs as its own account, which reads and writes the bucket
+# (through its static key, which presigned URLs need) and reads its own
+# Lockbox secret, nothing else: a leak of one function's environment does
+# not reveal the other's secrets.
+resource "yandex_iam_service_account" "handler" {
+  name        = "${var.name_prefix}-fn-handler"
   folder_id   = var.folder_id
-  description = "photobot functions: the bucket and the Lockbox secret, nothing else"
+  description = "photobot fn-handler: the bucket and its own Lockbox secret, nothing else"
+}
+
+resource "yandex_iam_service_account" "callback" {
+  name        = "${var.name_prefix}-fn-callback"
+  folder_id   = var.folder_id
+  description = "photobot fn-callback: the bucket and its own Lockbox secret, nothing else"
 }
 
 # The gateway calls the (private) functions as this account.
@@ -201,31 +212,49 @@ resource "yandex_storage_bucket" "main" {
 }
 
 # storage.editor on this one bucket, not on the folder. Authoritative for the
-# role on this bucket only (which Terraform created).
+# role on this bucket only (which Terraform created). The functions read,
+# write and delete objects; storage.uploader cannot delete, and a bucket ACL
+# (yandex_storage_bucket_grant) replaces the whole ACL and is not verified
+# here against presigned URLs, so the bucket-scoped storage.editor is the
+# narrowest role that is known to work. It also lets `photobot setup`, which
+# runs with fn-handler's key, put the lifecycle rules.
 resource "yandex_storage_bucket_iam_binding" "functions_editor" {
-  bucket  = yandex_storage_bucket.main.bucket
-  role    = "storage.editor"
-  members = ["serviceAccount:${yandex_iam_service_account.functions.id}"]
+  bucket = yandex_storage_bucket.main.bucket
+  role   = "storage.editor"
+  members = [
+    "serviceAccount:${yandex_iam_service_account.handler.id}",
+    "serviceAccount:${yandex_iam_service_account.callback.id}",
+  ]
 }
 
 # --- Lockbox ------------------------------------------------------------------
 
-# One secret, two versions, each pinned by id where it is used:
-#  - tokens: TG_BOT_TOKEN, REPLICATE_API_TOKEN, TG_WEBHOOK_SECRET and, when
-#    given, REPLICATE_WEBHOOK_SECRET (values kept only as hashes in the
-#    Terraform state);
-#  - the static access key, written by the provider (output_to_lockbox), so
-#    the key never enters the Terraform state.
-resource "yandex_lockbox_secret" "main" {
-  name                = "${var.name_prefix}-secrets"
+# One secret per function, each read only by that function's account.
+# Each has two versions, each pinned by id where it is used:
+#  - tokens: TG_BOT_TOKEN, REPLICATE_API_TOKEN, (fn-handler only)
+#    TG_WEBHOOK_SECRET and, when given, REPLICATE_WEBHOOK_SECRET (values kept
+#    only as hashes in the Terraform state);
+#  - the function's static access key, written by the provider
+#    (output_to_lockbox), so the key never enters the Terraform state.
+# deploy.sh reads fn-handler's secret for `photobot setup` (outputs
+# lockbox_*).
+resource "yandex_lockbox_secret" "handler" {
+  name                = "${var.name_prefix}-fn-handler"
   folder_id           = var.folder_id
-  description         = "photobot: tokens, webhook secrets and the bucket's static access key"
+  description         = "photobot fn-handler: tokens, webhook secrets and its static access key"
   deletion_protection = false
 }
 
-resource "yandex_lockbox_secret_version_hashed" "tokens" {
-  secret_id   = yandex_lockbox_secret.main.id
-  description = "photobot tokens and webhook secrets"
+resource "yandex_lockbox_secret" "callback" {
+  name                = "${var.name_prefix}-fn-callback"
+  folder_id           = var.folder_id
+  description         = "photobot fn-callback: tokens, Replicate's webhook secret and its static access key"
+  deletion_protection = false
+}
+
+resource "yandex_lockbox_secret_version_hashed" "handler_tokens" {
+  secret_id   = yandex_lockbox_secret.handler.id
+  description = "photobot fn-handler tokens and webhook secrets"
 
   key_1        = "TG_BOT_TOKEN"
   text_value_1 = var.tg_bot_token
@@ -237,30 +266,65 @@ resource "yandex_lockbox_secret_version_hashed" "tokens" {
   key_4        = var.replicate_webhook_secret == "" ? null : "REPLICATE_WEBHOOK_SECRET"
   text_value_4 = var.replicate_webhook_secret == "" ? null : var.replicate_webhook_secret
 
-  # A new version exists before the functions move to it and the old one goes.
+  # A new version exists before the function moves to it and the old one goes.
   lifecycle {
     create_before_destroy = true
   }
 }
 
-resource "yandex_iam_service_account_static_access_key" "functions" {
-  service_account_id = yandex_iam_service_account.functions.id
-  description        = "photobot functions: S3 access and presigned URLs"
+# No TG_WEBHOOK_SECRET: fn-callback serves Replicate's webhook alone.
+resource "yandex_lockbox_secret_version_hashed" "callback_tokens" {
+  secret_id   = yandex_lockbox_secret.callback.id
+  description = "photobot fn-callback tokens and Replicate's webhook secret"
+
+  key_1        = "TG_BOT_TOKEN"
+  text_value_1 = var.tg_bot_token
+  key_2        = "REPLICATE_API_TOKEN"
+  text_value_2 = var.replicate_api_token
+  key_3        = var.replicate_webhook_secret == "" ? null : "REPLICATE_WEBHOOK_SECRET"
+  text_value_3 = var.replicate_webhook_secret == "" ? null : var.replicate_webhook_secret
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "yandex_iam_service_account_static_access_key" "handler" {
+  service_account_id = yandex_iam_service_account.handler.id
+  description        = "photobot fn-handler (and photobot setup): S3 access and presigned URLs"
 
   output_to_lockbox {
-    secret_id            = yandex_lockbox_secret.main.id
+    secret_id            = yandex_lockbox_secret.handler.id
     entry_for_access_key = "AWS_ACCESS_KEY_ID"
     entry_for_secret_key = "AWS_SECRET_ACCESS_KEY"
   }
 }
 
-# lockbox.payloadViewer on this secret only. A function version with secrets
-# can be created only once its account may read them, hence depends_on in the
-# functions and a short pause for IAM to propagate.
-resource "yandex_lockbox_secret_iam_member" "functions_payload" {
-  secret_id   = yandex_lockbox_secret.main.id
+resource "yandex_iam_service_account_static_access_key" "callback" {
+  service_account_id = yandex_iam_service_account.callback.id
+  description        = "photobot fn-callback: S3 access and presigned URLs"
+
+  output_to_lockbox {
+    secret_id            = yandex_lockbox_secret.callback.id
+    entry_for_access_key = "AWS_ACCESS_KEY_ID"
+    entry_for_secret_key = "AWS_SECRET_ACCESS_KEY"
+  }
+}
+
+# lockbox.payloadViewer for each account on its own secret only. A function
+# version with secrets can be created only once its account may read them,
+# hence depends_on in the functions and a short pause for IAM to propagate.
+resource "yandex_lockbox_secret_iam_member" "handler_payload" {
+  secret_id   = yandex_lockbox_secret.handler.id
   role        = "lockbox.payloadViewer"
-  member      = "serviceAccount:${yandex_iam_service_account.functions.id}"
+  member      = "serviceAccount:${yandex_iam_service_account.handler.id}"
+  sleep_after = 5
+}
+
+resource "yandex_lockbox_secret_iam_member" "callback_payload" {
+  secret_id   = yandex_lockbox_secret.callback.id
+  role        = "lockbox.payloadViewer"
+  member      = "serviceAccount:${yandex_iam_service_account.callback.id}"
   sleep_after = 5
 }
 
@@ -288,7 +352,7 @@ resource "yandex_function" "handler" {
   entrypoint         = "index.Handler"
   memory             = var.handler_memory
   execution_timeout  = tostring(var.handler_timeout)
-  service_account_id = yandex_iam_service_account.functions.id
+  service_account_id = yandex_iam_service_account.handler.id
   user_hash          = filesha256(local.handler_zip)
   environment        = local.function_environment
 
@@ -297,47 +361,47 @@ resource "yandex_function" "handler" {
   }
 
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    id                   = yandex_lockbox_secret.handler.id
+    version_id           = yandex_lockbox_secret_version_hashed.handler_tokens.id
     key                  = "TG_BOT_TOKEN"
     environment_variable = "TG_BOT_TOKEN"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    id                   = yandex_lockbox_secret.handler.id
+    version_id           = yandex_lockbox_secret_version_hashed.handler_tokens.id
     key                  = "REPLICATE_API_TOKEN"
     environment_variable = "REPLICATE_API_TOKEN"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    id                   = yandex_lockbox_secret.handler.id
+    version_id           = yandex_lockbox_secret_version_hashed.handler_tokens.id
     key                  = "TG_WEBHOOK_SECRET"
     environment_variable = "TG_WEBHOOK_SECRET"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    id                   = yandex_lockbox_secret.handler.id
+    version_id           = yandex_iam_service_account_static_access_key.handler.output_to_lockbox_version_id
     key                  = "AWS_ACCESS_KEY_ID"
     environment_variable = "AWS_ACCESS_KEY_ID"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    id                   = yandex_lockbox_secret.handler.id
+    version_id           = yandex_iam_service_account_static_access_key.handler.output_to_lockbox_version_id
     key                  = "AWS_SECRET_ACCESS_KEY"
     environment_variable = "AWS_SECRET_ACCESS_KEY"
   }
   dynamic "secrets" {
     for_each = var.replicate_webhook_secret == "" ? [] : ["REPLICATE_WEBHOOK_SECRET"]
     content {
-      id                   = yandex_lockbox_secret.main.id
-      version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+      id                   = yandex_lockbox_secret.handler.id
+      version_id           = yandex_lockbox_secret_version_hashed.handler_tokens.id
       key                  = secrets.value
       environment_variable = secrets.value
     }
   }
 
   depends_on = [
-    yandex_lockbox_secret_iam_member.functions_payload,
+    yandex_lockbox_secret_iam_member.handler_payload,
     yandex_storage_bucket_iam_binding.functions_editor,
   ]
 }
@@ -350,7 +414,7 @@ resource "yandex_function" "callback" {
   entrypoint         = "index.Handler"
   memory             = var.callback_memory
   execution_timeout  = tostring(var.callback_timeout)
-  service_account_id = yandex_iam_service_account.functions.id
+  service_account_id = yandex_iam_service_account.callback.id
   user_hash          = filesha256(local.callback_zip)
   environment        = local.function_environment
 
@@ -359,47 +423,41 @@ resource "yandex_function" "callback" {
   }
 
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    id                   = yandex_lockbox_secret.callback.id
+    version_id           = yandex_lockbox_secret_version_hashed.callback_tokens.id
     key                  = "TG_BOT_TOKEN"
     environment_variable = "TG_BOT_TOKEN"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+    id                   = yandex_lockbox_secret.callback.id
+    version_id           = yandex_lockbox_secret_version_hashed.callback_tokens.id
     key                  = "REPLICATE_API_TOKEN"
     environment_variable = "REPLICATE_API_TOKEN"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_lockbox_secret_version_hashed.tokens.id
-    key                  = "TG_WEBHOOK_SECRET"
-    environment_variable = "TG_WEBHOOK_SECRET"
-  }
-  secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    id                   = yandex_lockbox_secret.callback.id
+    version_id           = yandex_iam_service_account_static_access_key.callback.output_to_lockbox_version_id
     key                  = "AWS_ACCESS_KEY_ID"
     environment_variable = "AWS_ACCESS_KEY_ID"
   }
   secrets {
-    id                   = yandex_lockbox_secret.main.id
-    version_id           = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+    id                   = yandex_lockbox_secret.callback.id
+    version_id           = yandex_iam_service_account_static_access_key.callback.output_to_lockbox_version_id
     key                  = "AWS_SECRET_ACCESS_KEY"
     environment_variable = "AWS_SECRET_ACCESS_KEY"
   }
   dynamic "secrets" {
     for_each = var.replicate_webhook_secret == "" ? [] : ["REPLICATE_WEBHOOK_SECRET"]
     content {
-      id                   = yandex_lockbox_secret.main.id
-      version_id           = yandex_lockbox_secret_version_hashed.tokens.id
+      id                   = yandex_lockbox_secret.callback.id
+      version_id           = yandex_lockbox_secret_version_hashed.callback_tokens.id
       key                  = secrets.value
       environment_variable = secrets.value
     }
   }
 
   depends_on = [
-    yandex_lockbox_secret_iam_member.functions_payload,
+    yandex_lockbox_secret_iam_member.callback_payload,
     yandex_storage_bucket_iam_binding.functions_editor,
   ]
 }

@@ -52,18 +52,18 @@ output "api_gateway_id" {
 }
 
 output "lockbox_secret_id" {
-  description = "Lockbox secret holding the tokens, the webhook secrets and the bucket's static key."
-  value       = yandex_lockbox_secret.main.id
+  description = "fn-handler's Lockbox secret (tokens, webhook secrets, its static key), which photobot setup reads."
+  value       = yandex_lockbox_secret.handler.id
 }
 
 output "lockbox_tokens_version_id" {
-  description = "Version of the Lockbox secret with TG_BOT_TOKEN, REPLICATE_API_TOKEN, TG_WEBHOOK_SECRET (and REPLICATE_WEBHOOK_SECRET when given)."
-  value       = yandex_lockbox_secret_version_hashed.tokens.id
+  description = "Version of fn-handler's Lockbox secret with TG_BOT_TOKEN, REPLICATE_API_TOKEN, TG_WEBHOOK_SECRET (and REPLICATE_WEBHOOK_SECRET when given)."
+  value       = yandex_lockbox_secret_version_hashed.handler_tokens.id
 }
 
 output "lockbox_s3_key_version_id" {
-  description = "Version of the Lockbox secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
-  value       = yandex_iam_service_account_static_access_key.functions.output_to_lockbox_version_id
+  description = "Version of fn-handler's Lockbox secret with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (photobot setup uses this key)."
+  value       = yandex_iam_service_account_static_access_key.handler.output_to_lockbox_version_id
 }
 
 output "function_environment" {
