@@ -78,6 +78,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 		return nil, err
 	}
 	b.tg.Log = log
+	b.tg.SetResultHosts(cfg.ResultHosts)
 	b.rc = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, b.http)
 	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Log: log}
 	if err := b.stores(&deps); err != nil {
@@ -265,4 +266,11 @@ func (b *Bot) checkBucket(ctx context.Context) {
 		return
 	}
 	b.log.Info("bucket reachable", "bucket", b.cfg.S3Bucket)
+}
+
+// TrustResultOriginsForTests lets results also come from the exact origins
+// given (a fake Replicate's http://127.0.0.1:PORT), which RESULT_HOSTS
+// never allows. Tests only.
+func (b *Bot) TrustResultOriginsForTests(origins ...string) {
+	b.tg.TrustResultOriginsForTests(b.cfg.ResultHosts, origins)
 }
