@@ -79,6 +79,9 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 	}
 	b.tg.Log = log
 	b.tg.SetResultHosts(cfg.ResultHosts)
+	if len(fakeResultOrigins) > 0 {
+		b.TrustResultOriginsForTests(fakeResultOrigins...)
+	}
 	b.rc = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, b.http)
 	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Log: log}
 	if err := b.stores(&deps); err != nil {
@@ -267,6 +270,9 @@ func (b *Bot) checkBucket(ctx context.Context) {
 	}
 	b.log.Info("bucket reachable", "bucket", b.cfg.S3Bucket)
 }
+
+// fakeResultOrigins is set only in a build for the bench (fake_results.go).
+var fakeResultOrigins []string
 
 // TrustResultOriginsForTests lets results also come from the exact origins
 // given (a fake Replicate's http://127.0.0.1:PORT), which RESULT_HOSTS

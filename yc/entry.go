@@ -14,6 +14,10 @@ import (
 // The two functions' entries: index.go at the root of each zip (written by
 // `make package`) calls Telegram or Replicate. The function instance keeps
 // what setup builds (configuration, clients) between calls.
+// trustTestResults, nil in what ships, is set by a file the packaged
+// functions' test adds to its build: its fake serves results on loopback.
+var trustTestResults func(*app.Bot)
+
 var instance struct {
 	once     sync.Once
 	telegram Handler
@@ -31,6 +35,9 @@ func setup() {
 		var b *app.Bot
 		if err == nil {
 			b, err = app.New(cfg, log, config.Serve)
+		}
+		if err == nil && trustTestResults != nil {
+			trustTestResults(b)
 		}
 		if err != nil {
 			// Every call says it, so the log shows it next to each
