@@ -78,6 +78,10 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 		return nil, err
 	}
 	b.tg.Log = log
+	b.tg.SetResultHosts(cfg.ResultHosts)
+	if len(fakeResultOrigins) > 0 {
+		b.TrustResultOriginsForTests(fakeResultOrigins...)
+	}
 	b.rc = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, b.http)
 	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Log: log}
 	if err := b.stores(&deps); err != nil {
@@ -265,4 +269,14 @@ func (b *Bot) checkBucket(ctx context.Context) {
 		return
 	}
 	b.log.Info("bucket reachable", "bucket", b.cfg.S3Bucket)
+}
+
+// fakeResultOrigins is set only in a build for the bench (fake_results.go).
+var fakeResultOrigins []string
+
+// TrustResultOriginsForTests lets results also come from the exact origins
+// given (a fake Replicate's http://127.0.0.1:PORT), which RESULT_HOSTS
+// never allows. Tests only.
+func (b *Bot) TrustResultOriginsForTests(origins ...string) {
+	b.tg.TrustResultOriginsForTests(b.cfg.ResultHosts, origins)
 }

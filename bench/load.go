@@ -359,6 +359,7 @@ func newReplicateMix(e *Env, c LoadConfig, rnd *rand.Rand) *replicateMix {
 		// Replicate retries a failed webhook for about a minute.
 		f.WebhookRetries, f.WebhookBackoff = 10, 50*time.Millisecond
 		output := f.ServeOutput("result.png", "image/png", png)
+		e.ResultOrigins = append(e.ResultOrigins, f.URL)
 		early := f.WebhookBeforeResponse
 		f.SetModelFunc(func(map[string]any, []byte) (string, any, string) {
 			// An early webhook is a model that finished before the create

@@ -27,7 +27,7 @@ var Vars = []Var{
 	{"EFFECTS", "", "JSON array of effects: a menu of models (see Effects); replaces REPLICATE_MODEL and its companions"},
 	{"EFFECTS_FILE", "", "path of a file holding the EFFECTS JSON (run and serve; the deploy reads it into EFFECTS)"},
 	{"RESULT_AS", "photo", "how results are sent: photo (recompressed by Telegram), document (the file itself) or both; an effect's send wins"},
-	{"RESULT_HOSTS", "replicate.delivery", "comma-separated host names (and their subdomains) the bot may download model results from, over https"},
+	{"RESULT_HOSTS", "replicate.delivery", "comma-separated host names (and their subdomains) model results may come from: https only, public addresses only, redirects included; any other output is neither sent nor downloaded, and the user is told the result could not be delivered"},
 	{"DEFAULT_EFFECT", "", "with several effects: the id of the one every photo starts at once (the menu stays under the result)"},
 	{"BOT_ABOUT", "", "your own words at the top of /start and /help: text, or {\"en\": ..., \"ru\": ...}"},
 	{"PREDICTION_DEADLINE", "10m", "Replicate cancels a prediction running longer (Cancel-After); 5s to 24h"},

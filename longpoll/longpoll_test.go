@@ -50,6 +50,7 @@ func runner(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string) *lo
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.TrustResultOriginsForTests(rp.URL) // the fake's outputs: http on loopback
 	r := b.LongPoll()
 	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
 	return r
@@ -144,6 +145,7 @@ func TestRunWithAMenu(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.TrustResultOriginsForTests(rp.URL) // the fake's outputs: http on loopback
 	r := b.LongPoll()
 	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())

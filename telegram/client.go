@@ -24,6 +24,7 @@ import (
 	"github.com/go-telegram/bot"
 
 	"github.com/photobot/photobot/internal/retry"
+	"github.com/photobot/photobot/internal/safehttp"
 	"github.com/photobot/photobot/pipeline"
 )
 
@@ -37,6 +38,11 @@ type Client struct {
 	token string
 	http  *http.Client
 	poll  *http.Client // getUpdates': no wait for headers (see pollClient)
+
+	// Where a model's outputs may come from (see SetResultHosts): a URL
+	// not allowed is neither handed to Telegram nor downloaded.
+	resultOK func(raw string) error
+	results  *http.Client // downloads outputs: safehttp's, never c.http
 
 	// Policy retries calls that fail transiently (5xx, 429, network
 	// errors): 3 attempts, 200 ms then doubling, a retry_after of at most
@@ -66,8 +72,25 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &Client{api: api, base: base, token: token, http: hc, poll: pollClient(hc),
-		Policy: retry.Policy{Attempts: 3, Backoff: 200 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}, nil
+	c := &Client{api: api, base: base, token: token, http: hc, poll: pollClient(hc),
+		Policy: retry.Policy{Attempts: 3, Backoff: 200 * time.Millisecond, MaxRetryAfter: 3 * time.Second}}
+	c.SetResultHosts(nil)
+	return c, nil
+}
+
+// SetResultHosts limits the outputs SendResult sends to https URLs on
+// hosts and their subdomains (safehttp.DefaultHosts when empty), fetched
+// from public addresses only. Call it before the client is used.
+func (c *Client) SetResultHosts(hosts []string) {
+	c.resultOK = func(raw string) error { return safehttp.Check(raw, hosts) }
+	c.results = safehttp.NewClient(hosts)
+}
+
+// TrustResultOriginsForTests also allows outputs from the exact origins
+// given (a fake's http://127.0.0.1:PORT), which SetResultHosts refuses.
+// Tests only: production never calls it.
+func (c *Client) TrustResultOriginsForTests(hosts, origins []string) {
+	c.resultOK, c.results = safehttp.Trusting(hosts, origins)
 }
 
 // pollClient is hc for getUpdates, which Telegram holds for the whole

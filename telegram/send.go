@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/photobot/photobot/internal/safehttp"
 	"github.com/photobot/photobot/pipeline"
 )
 
@@ -199,6 +201,11 @@ func replyTo(messageID int) *models.ReplyParameters {
 // which Telegram cannot attach to it, follow in a message of their own.
 func (c *Client) SendResult(ctx context.Context, r *pipeline.Result) error {
 	files := r.Files[:min(len(r.Files), maxAlbum)]
+	for _, f := range files {
+		if err := c.resultOK(f); err != nil {
+			return refused(err)
+		}
+	}
 	var images, others []string
 	for _, f := range files {
 		if isImageURL(f) {
@@ -468,6 +475,13 @@ func urlPath(u string) string {
 	return u
 }
 
+// refused is a model's output that may not be fetched (a host not among
+// the result hosts, an internal address): for the core, a file that cannot
+// be had. err names the host only, never the URL.
+func refused(err error) error {
+	return &Error{Method: "download result", Code: http.StatusBadRequest, Desc: "the model's output was refused: " + err.Error(), err: err}
+}
+
 // errTooBigToUpload: a model's file over what this upload may carry.
 var errTooBigToUpload = &Error{Method: "download result", Code: http.StatusBadRequest, Desc: "result is over Telegram's upload limit"}
 
@@ -483,7 +497,8 @@ func (c *Client) fetch(ctx context.Context, u string, limit int64) ([]byte, erro
 }
 
 // remote is a model's output read from its URL on first use, at most limit
-// bytes (the outputs are public URLs on replicate.delivery).
+// bytes, with the results client (SetResultHosts): from the result hosts
+// only, at public addresses, redirects included.
 func (c *Client) remote(ctx context.Context, u string, limit int64) *remoteFile {
 	return &remoteFile{ctx: ctx, c: c, url: u, limit: limit}
 }
@@ -507,7 +522,11 @@ func (f *remoteFile) open() error {
 		if err != nil {
 			return &Error{Method: "download result", Code: http.StatusNotFound, Desc: "the model's output URL is malformed"}
 		}
-		resp, err := f.c.http.Do(req)
+		resp, err := f.c.results.Do(req)
+		var ue *url.Error
+		if errors.Is(err, safehttp.ErrRefused) && errors.As(err, &ue) {
+			return refused(ue.Err) // a redirect or an address refused; ue's text holds the URL
+		}
 		if err != nil {
 			return fmt.Errorf("downloading the result: %w", err)
 		}

@@ -18,6 +18,10 @@ import (
 // lacks TG_WEBHOOK_SECRET, which Terraform does not give it.
 var telegram, callback entry
 
+// trustTestResults, nil in what ships, is set by a file the packaged
+// functions' test adds to its build: its fake serves results on loopback.
+var trustTestResults func(*app.Bot)
+
 // entry is one function's handler, built on its first call.
 type entry struct {
 	once    sync.Once
@@ -37,6 +41,9 @@ func (e *entry) get(mode config.Mode) Handler {
 		var b *app.Bot
 		if err == nil {
 			b, err = app.New(cfg, log, mode)
+		}
+		if err == nil && trustTestResults != nil {
+			trustTestResults(b)
 		}
 		switch {
 		case err != nil:

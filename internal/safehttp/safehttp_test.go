@@ -92,3 +92,32 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// Trusting takes its exact origins and nothing more: another port on the
+// same loopback address is still refused, by the check and by the dialer.
+func TestTrustingIsExact(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("result")) }))
+	defer ok.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("an origin not trusted was reached")
+	}))
+	defer other.Close()
+	check, c := Trusting(nil, []string{ok.URL})
+	if err := check(ok.URL + "/out.png"); err != nil {
+		t.Errorf("trusted origin: %v", err)
+	}
+	if err := check(other.URL + "/out.png"); !errors.Is(err, ErrRefused) {
+		t.Errorf("other origin: %v, want ErrRefused", err)
+	}
+	resp, err := c.Get(ok.URL + "/out.png")
+	if err != nil {
+		t.Fatalf("trusted origin: %v", err)
+	}
+	resp.Body.Close()
+	if resp, err := c.Get(other.URL + "/out.png"); !errors.Is(err, ErrRefused) {
+		if err == nil {
+			resp.Body.Close()
+		}
+		t.Errorf("dialing another origin: %v, want ErrRefused", err)
+	}
+}
