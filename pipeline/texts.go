@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/photobot/photobot/internal/tgtext"
 )
 
 // texts holds every word the bot says to a Telegram user, in one language.
@@ -322,39 +324,8 @@ func (w *words) done(title string, took time.Duration) string {
 
 // shorten keeps the start of a model's text output within n UTF-16 code
 // units, which is how Telegram measures a message (4096) or a caption
-// (1024): an emoji is two. It cuts between runes, so never inside a
-// surrogate pair, and ends a cut text with "…".
-func shorten(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if utf16Units(s) <= n {
-		return s
-	}
-	units := 0
-	for i, r := range s {
-		if units += runeUnits(r); units > n-1 {
-			return s[:i] + "…"
-		}
-	}
-	return s
-}
-
-// utf16Units is the length of s in UTF-16 code units.
-func utf16Units(s string) int {
-	n := 0
-	for _, r := range s {
-		n += runeUnits(r)
-	}
-	return n
-}
-
-// runeUnits: a rune beyond the Basic Multilingual Plane (most emoji) is a
-// surrogate pair in UTF-16.
-func runeUnits(r rune) int {
-	if r > 0xFFFF {
-		return 2
-	}
-	return 1
-}
+// (1024).
+func shorten(s string, n int) string { return tgtext.Clip(strings.TrimSpace(s), n) }
 
 // Command is an entry of the bot's command menu.
 type Command struct {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
-
 	"github.com/photobot/photobot/internal/safehttp"
+	"github.com/photobot/photobot/internal/tgtext"
 	"github.com/photobot/photobot/pipeline"
 )
 
@@ -45,7 +45,7 @@ func (c *Client) Send(ctx context.Context, r *pipeline.Reply) error {
 	if r.Edit != 0 {
 		err := c.do(ctx, "editMessageText", func(ctx context.Context) error {
 			_, err := c.api.EditMessageText(ctx, &bot.EditMessageTextParams{ChatID: r.ChatID, MessageID: r.Edit,
-				Text: clip(r.Text, maxText), ReplyMarkup: keyboard(r.Buttons)})
+				Text: tgtext.Clip(r.Text, maxText), ReplyMarkup: keyboard(r.Buttons)})
 			return err
 		})
 		if notModified(err) {
@@ -60,13 +60,13 @@ func (c *Client) Send(ctx context.Context, r *pipeline.Reply) error {
 			return err
 		})
 	}
-	text := clip(r.Text, maxText)
+	text := tgtext.Clip(r.Text, maxText)
 	err := send(text)
 	if tooLong(err) {
 		// Telegram measured otherwise than clip did: a shorter text
 		// rather than none.
 		c.log("Telegram found the message too long; sending it cut", err)
-		err = send(clip(text, utf16Len(text)/2))
+		err = send(tgtext.Clip(text, tgtext.Len(text)/2))
 	}
 	return err
 }
@@ -77,39 +77,6 @@ const (
 	maxText    = 4096
 	maxCaption = 1024
 )
-
-// clip keeps the start of s within n UTF-16 code units, as the Bot API
-// measures a text (an emoji is two), cutting between runes, so never
-// inside a surrogate pair, and ending a cut text with "…".
-func clip(s string, n int) string {
-	if utf16Len(s) <= n {
-		return s
-	}
-	units := 0
-	for i, r := range s {
-		if units += runeUnits(r); units > n-1 {
-			return s[:i] + "…"
-		}
-	}
-	return s
-}
-
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n += runeUnits(r)
-	}
-	return n
-}
-
-// runeUnits: a rune beyond the Basic Multilingual Plane (most emoji) is a
-// surrogate pair in UTF-16.
-func runeUnits(r rune) int {
-	if r > 0xFFFF {
-		return 2
-	}
-	return 1
-}
 
 // tooLong: Telegram refused a text or a caption for its length.
 func tooLong(err error) bool {
@@ -130,7 +97,7 @@ func (c *Client) Answer(ctx context.Context, pressID, text string, alert bool) e
 // performs as a Bot API call: one round trip saved, its result unknowable.
 // Only calls that upload nothing may go there: a text message or an edit.
 func WebhookAnswer(r *pipeline.Reply) []byte {
-	m := map[string]any{"chat_id": r.ChatID, "text": clip(r.Text, maxText)}
+	m := map[string]any{"chat_id": r.ChatID, "text": tgtext.Clip(r.Text, maxText)}
 	switch {
 	case r.Edit != 0 && r.ButtonsOnly:
 		delete(m, "text")
@@ -215,7 +182,7 @@ func (c *Client) SendResult(ctx context.Context, r *pipeline.Result) error {
 		}
 	}
 	clipped := *r
-	clipped.Caption = clip(r.Caption, maxCaption)
+	clipped.Caption = tgtext.Clip(r.Caption, maxCaption)
 	s := &sending{c: c, r: &clipped}
 	switch r.As {
 	case pipeline.AsDocument:
