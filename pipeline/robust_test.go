@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,5 +59,64 @@ func TestContendedCounterIsBusyAndFreesTheButton(t *testing.T) {
 	s.contend.Store(false)
 	if r, err := c.press(photo, menu, true, "e:upscale", 7); err != nil || r == nil || r.Started == "" {
 		t.Errorf("the same button once the counter is free: %+v, %v", r, err)
+	}
+}
+
+// slowChat never manages to send a result: each transfer outlasts the
+// webhook's deadline.
+type slowChat struct {
+	*inmem.Chat
+	tries atomic.Int32
+}
+
+func (c *slowChat) SendResult(ctx context.Context, r *pipeline.Result) error {
+	c.tries.Add(1)
+	return fmt.Errorf("telegram sendPhoto: %w", context.DeadlineExceeded)
+}
+
+// A result that never gets through in time is retried by Replicate; on
+// the third try the user is told plainly, once, and their slot is free.
+func TestResultTooSlowToSendIsToldOnTheThirdTry(t *testing.T) {
+	c := newCore(t, func(o *pipeline.Options) { o.MaxActive = 1 })
+	chat := &slowChat{Chat: c.chat}
+	c.rewire(c.store, chat)
+	u := c.photo(7, "en")
+	r, err := c.handle(u)
+	if err != nil || r.Started == "" {
+		t.Fatalf("photo: %+v, %v", r, err)
+	}
+	o := succeeded(r.Started)
+	for try := 1; try <= 2; try++ {
+		if err := c.deliver(o); err == nil {
+			t.Fatalf("webhook %d answered success with nothing sent", try)
+		}
+	}
+	if err := c.deliver(o); err != nil {
+		t.Fatalf("third webhook: %v; want the user told and success", err)
+	}
+	if err := c.deliver(o); err != nil {
+		t.Fatalf("a fourth webhook: %v", err)
+	}
+	if n := chat.tries.Load(); n != 3 {
+		t.Errorf("%d transfers tried, want 3", n)
+	}
+	sent, _, _ := c.chat.Record()
+	told := 0
+	for _, m := range sent {
+		if m.Text == "The result is ready, but it was too big to send in time. Please send the photo again." {
+			told++
+			if m.ChatID != 7 || m.ReplyTo != u.Message.ID {
+				t.Errorf("told in %+v", m)
+			}
+		}
+	}
+	if told != 1 {
+		t.Errorf("told %d times, want once: %+v", told, sent)
+	}
+	if c.task(r.Started) != nil || len(c.store.Keys("images/")) != 0 {
+		t.Errorf("task or photo left: %v", c.store.Keys(""))
+	}
+	if r, err := c.handle(c.photo(7, "en")); err != nil || r.Started == "" {
+		t.Errorf("next photo: %+v, %v; want the slot free", r, err)
 	}
 }
