@@ -20,18 +20,28 @@ import (
 type lease struct {
 	key  string
 	etag string
+	// attempts is how many earlier holders failed at the work: released
+	// it after a transient failure, or let it go stale.
+	attempts int
 }
 
 // leaseRecord is the object at a lease's key.
 type leaseRecord struct {
-	State        string `json:"state"` // stateWorking, stateDone, stateCanceled or stateAbandoned
+	State        string `json:"state"` // stateWorking, stateRetry, stateDone, stateCanceled or stateAbandoned
 	At           int64  `json:"at"`    // when written, unix milliseconds
 	PredictionID string `json:"prediction_id,omitempty"`
+	// Attempts counts the holders that failed before, carried from one
+	// holder to the next, so that work that fails every time can be given
+	// up (a result too slow to send) instead of retried forever.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 const (
 	stateWorking = "working"
-	stateDone    = "done"
+	// stateRetry marks work given back after a transient failure: free
+	// to take at once, with its count of attempts.
+	stateRetry = "retry"
+	stateDone  = "done"
 	// stateCanceled marks a delivery the user canceled, stateAbandoned one
 	// whose task could not be saved (photobot canceled the prediction and
 	// the update is redone): either way its webhook is expected and
@@ -94,7 +104,10 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 		case cur.State == stateDone && (done == nil || done(ctx, cur)):
 			return nil, errDone
 		}
-		if staleIn := time.UnixMilli(cur.At).Add(b.leaseTTL()).Sub(b.now()); staleIn > 0 {
+		attempts := cur.Attempts + 1 // a stale holder failed too
+		if cur.State == stateRetry {
+			attempts = cur.Attempts
+		} else if staleIn := time.UnixMilli(cur.At).Add(b.leaseTTL()).Sub(b.now()); staleIn > 0 {
 			if !b.mayWait(ctx, staleIn) {
 				return nil, ErrInProgress
 			}
@@ -103,7 +116,7 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 				return nil, ErrInProgress
 			}
 		}
-		rec, _ = json.Marshal(leaseRecord{State: stateWorking, At: b.now().UnixMilli()})
+		rec, _ = json.Marshal(leaseRecord{State: stateWorking, At: b.now().UnixMilli(), Attempts: attempts})
 		cctx, cancel = b.call(ctx)
 		etag, err = b.store.Replace(cctx, key, rec, etag)
 		cancel()
@@ -113,8 +126,10 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 		if err != nil {
 			return nil, fmt.Errorf("taking over claim %s: %w", key, err)
 		}
-		b.log.Warn("took over a stale claim", "key", key)
-		return &lease{key: key, etag: etag}, nil
+		if cur.State != stateRetry {
+			b.log.Warn("took over a stale claim", "key", key)
+		}
+		return &lease{key: key, etag: etag, attempts: attempts}, nil
 	}
 	return nil, ErrInProgress
 }
@@ -144,6 +159,18 @@ func (b *Bot) release(ctx context.Context, l *lease) {
 	}
 	if err := b.store.Delete(ctx, l.key); err != nil {
 		b.log.Warn("could not release claim; a retry will take it over when stale", "key", l.key, "err", err)
+	}
+}
+
+// retryLater gives the lease back after a transient failure, counting it:
+// the next request takes the work at once, knowing how many failed.
+func (b *Bot) retryLater(ctx context.Context, l *lease) {
+	if l == nil {
+		return
+	}
+	rec, _ := json.Marshal(leaseRecord{State: stateRetry, At: b.now().UnixMilli(), Attempts: l.attempts + 1})
+	if _, err := b.store.Replace(ctx, l.key, rec, l.etag); err != nil {
+		b.log.Warn("could not give the claim back; a retry will take it over when stale", "key", l.key, "err", err)
 	}
 }
 

@@ -66,18 +66,8 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		return claimErr
 	}
 
-	if err := d.send(ctx); err != nil {
-		if !hopeless(err) {
-			cctx, cancel := cleanup(ctx)
-			defer cancel()
-			b.release(cctx, d.lease)
-			return fmt.Errorf("sending the result: %w", err)
-		}
-		// Blocked by the user, chat gone, a message Telegram refuses:
-		// nothing will ever help.
-		d.log.Warn("result cannot be delivered", "err", err)
-	} else {
-		d.log.Info("result delivered")
+	if err := d.sendOrGiveUp(ctx); err != nil {
+		return err
 	}
 	// The bookkeeping, all at once: the function is billed while it runs.
 	cctx, cancel := cleanup(ctx)
@@ -94,6 +84,49 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	}()
 	d.forget(cctx, true)
 	<-marked
+	return nil
+}
+
+// maxSendAttempts is how many webhooks try to send a result before the
+// last one tells the user, in a plain message, that it did not go through.
+// A result that cannot be transferred within the deadline fails the same
+// way every time, and Replicate stops retrying after a few tries: without
+// this the user would hear nothing and their slot would stay held.
+const maxSendAttempts = 3
+
+// sendOrGiveUp sends the result. A transient failure gives the claim back,
+// counted, and returns the error (the webhook is retried), until the
+// maxSendAttempts-th for a result with files: then the user is told and
+// the delivery is done. It returns nil when the delivery is over.
+func (d *delivery) sendOrGiveUp(ctx context.Context) error {
+	err := d.send(ctx)
+	switch {
+	case err == nil:
+		d.log.Info("result delivered")
+		return nil
+	case hopeless(err):
+		// Blocked by the user, chat gone, a message Telegram refuses:
+		// nothing will ever help.
+		d.log.Warn("result cannot be delivered", "err", err)
+		return nil
+	}
+	cctx, cancel := cleanup(ctx)
+	defer cancel()
+	if d.lease.attempts+1 < maxSendAttempts || len(d.o.Files) == 0 {
+		d.b.retryLater(cctx, d.lease)
+		return fmt.Errorf("sending the result: %w", err)
+	}
+	d.log.Error("the result could not be sent after several attempts (too big to transfer in time?); telling the user",
+		"attempts", d.lease.attempts+1, "err", err)
+	buttons := d.b.effectButtons(d.w, d.effect())
+	text := d.w.TooSlow
+	if buttons != nil {
+		text = d.w.TooSlowAgain
+	}
+	if err := d.text(cctx, text, buttons); err != nil && !hopeless(err) {
+		d.b.retryLater(cctx, d.lease)
+		return fmt.Errorf("telling the user the result did not go through: %w", err)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 )
@@ -21,7 +22,14 @@ type usage struct {
 var (
 	errTooManyActive = errors.New("too many predictions in flight")
 	errDailyLimit    = errors.New("daily limit reached")
+	// errContended: the user's counter kept changing under every attempt
+	// to update it. Nothing started: a transient failure, not "in
+	// progress" (which would leave the press's claim held).
+	errContended = errors.New("the user's counter is contended")
 )
+
+// casAttempts bounds updateUsage's compare-and-swap loop.
+const casAttempts = 20
 
 // limited reports whether the user's spending is limited at all.
 func (b *Bot) limited(u *User) bool {
@@ -68,7 +76,10 @@ func (b *Bot) unreserve(ctx context.Context, userID, updateID int64, refund bool
 
 func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage, time.Time) error) error {
 	key := usageKey(userID)
-	for attempt := 0; attempt < 20; attempt++ {
+	for attempt := 0; attempt < casAttempts; attempt++ {
+		if attempt > 0 && !sleep(ctx, casBackoff(attempt)) {
+			break
+		}
 		data, etag, err := b.store.Get(ctx, key)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("reading %s: %w", key, err)
@@ -107,5 +118,13 @@ func (b *Bot) updateUsage(ctx context.Context, userID int64, change func(*usage,
 		}
 		return nil
 	}
-	return fmt.Errorf("updating %s: %w", key, ErrInProgress)
+	return fmt.Errorf("updating %s: %w", key, errContended)
+}
+
+// casBackoff is the pause before the attempt-th compare-and-swap: random
+// (so that writers that collided do not collide again in step), growing
+// to at most 40 ms, so all attempts fit well within one call's timeout.
+func casBackoff(attempt int) time.Duration {
+	ceiling := time.Millisecond << min(attempt, 5) // 2 ms … 32 ms
+	return time.Millisecond + rand.N(ceiling)
 }

@@ -36,6 +36,8 @@ type texts struct {
 	ModelFailed   string
 	NoOutput      string
 	Undeliverable string
+	TooSlow       string // the result could not be sent in time
+	TooSlowAgain  string // the same, with the Again button under it
 
 	// Presses and the status of a chosen effect.
 	Starting        string // %s: the effect
@@ -104,6 +106,8 @@ var ru = texts{
 	ModelFailed:   "Модель не справилась с этим фото. Попробуйте ещё раз или пришлите другое.",
 	NoOutput:      "Модель ничего не вернула. Попробуйте ещё раз или пришлите другое фото.",
 	Undeliverable: "Результат готов, но Telegram не принял файл. Попробуйте ещё раз.",
+	TooSlow:       "Результат готов, но он слишком большой: не получилось отправить его вовремя. Пришлите фото ещё раз.",
+	TooSlowAgain:  "Результат готов, но он слишком большой: не получилось отправить его вовремя. Нажмите «Ещё раз» или пришлите фото заново.",
 
 	Starting:        "Запускаю «%s»",
 	AlreadyStarted:  "Уже обрабатываю",
@@ -167,6 +171,8 @@ var en = texts{
 	ModelFailed:   "The model couldn't process this photo. Please try again, or send another one.",
 	NoOutput:      "The model returned nothing. Please try again, or send another photo.",
 	Undeliverable: "The result is ready, but Telegram didn't accept the file. Please try again.",
+	TooSlow:       "The result is ready, but it was too big to send in time. Please send the photo again.",
+	TooSlowAgain:  "The result is ready, but it was too big to send in time. Press Again, or send the photo again.",
 
 	Starting:        "Starting “%s”",
 	AlreadyStarted:  "Already on it",
