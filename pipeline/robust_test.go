@@ -57,7 +57,7 @@ func TestContendedCounterIsBusyAndFreesTheButton(t *testing.T) {
 		t.Errorf("%d predictions while the counter could not be updated", len(created))
 	}
 	s.contend.Store(false)
-	if r, err := c.press(photo, menu, true, "e:upscale", 7); err != nil || r == nil || r.Started == "" {
+	if r, err := c.press(photo, menu, true, "e:upscale", 7); err != nil || r == nil || r.PredictionID == "" {
 		t.Errorf("the same button once the counter is free: %+v, %v", r, err)
 	}
 }
@@ -82,10 +82,10 @@ func TestResultTooSlowToSendIsToldOnTheThirdTry(t *testing.T) {
 	c.rewire(c.store, chat)
 	u := c.photo(7, "en")
 	r, err := c.handle(u)
-	if err != nil || r.Started == "" {
+	if err != nil || r.PredictionID == "" {
 		t.Fatalf("photo: %+v, %v", r, err)
 	}
-	o := succeeded(r.Started)
+	o := succeeded(r.PredictionID)
 	for try := 1; try <= 2; try++ {
 		if err := c.deliver(o); err == nil {
 			t.Fatalf("webhook %d answered success with nothing sent", try)
@@ -113,10 +113,10 @@ func TestResultTooSlowToSendIsToldOnTheThirdTry(t *testing.T) {
 	if told != 1 {
 		t.Errorf("told %d times, want once: %+v", told, sent)
 	}
-	if c.task(r.Started) != nil || len(c.store.Keys("images/")) != 0 {
+	if c.task(r.PredictionID) != nil || len(c.store.Keys("images/")) != 0 {
 		t.Errorf("task or photo left: %v", c.store.Keys(""))
 	}
-	if r, err := c.handle(c.photo(7, "en")); err != nil || r.Started == "" {
+	if r, err := c.handle(c.photo(7, "en")); err != nil || r.PredictionID == "" {
 		t.Errorf("next photo: %+v, %v; want the slot free", r, err)
 	}
 }
