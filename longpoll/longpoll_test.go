@@ -1,7 +1,6 @@
 package longpoll_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,35 +205,17 @@ func TestLongEmojiTextReachesTheUser(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log the runner's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // polling is local with the proportions of production: the transport
 // gives up on response headers (1 s here, 20 s there) before Telegram
 // answers an idle long poll (2 s here, 30 s there).
-func polling(t *testing.T) (*longpoll.Runner, *fake.Telegram, *syncBuffer) {
+func polling(t *testing.T) (*longpoll.Runner, *fake.Telegram, *testenv.Logs) {
 	r, tg, _, _ := local(t)
 	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Second}}
 	c, err := telegram.New(tg.URL, testenv.BotToken, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testenv.Logs{}
 	r.Telegram, r.Log, r.PollTimeout = c, app.Logger(log, slog.LevelInfo), 2*time.Second
 	return r, tg, log
 }

@@ -1,38 +1,19 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/pipeline"
 )
-
-// syncBuffer is a log destination the core's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A model's error that quotes its presigned input URL leaves the
 // credential out of the operator's log, and still says what failed.
 func TestModelErrorLogHasNoPresignedURL(t *testing.T) {
 	c := newCore(t)
-	var log syncBuffer
+	var log testenv.Logs
 	b, err := pipeline.New(pipeline.Deps{Store: c.store, Images: c.store, Chat: c.chat, Models: c.models,
 		Log: slog.New(slog.NewJSONHandler(&log, nil))}, c.opt)
 	if err != nil {

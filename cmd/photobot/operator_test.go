@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,24 +17,6 @@ import (
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 )
-
-// syncBuffer is a buffer the server's logger writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitFor polls cond until it holds, failing after a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -146,7 +127,7 @@ func TestServeSaysAtStartThatTheBucketIsUnreachable(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	go func() {
 		done <- Main(ctx, []string{"serve"}, func(k string) string { return vars[k] }, &bytes.Buffer{}, logs)
 	}()
@@ -178,7 +159,7 @@ func TestStartWarnsAboutAdminUsernames(t *testing.T) {
 		"REPLICATE_MODEL": "acme/photo-restore", "TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL,
 		"DATA_DIR": t.TempDir(), "ADMIN_USERS": "@boss,42", "ALLOWED_USERS": "1"}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Main(ctx, []string{"run"}, func(k string) string { return vars[k] }, &bytes.Buffer{}, logs)
