@@ -31,7 +31,9 @@ type Deps struct {
 	Images ImageStore
 	Chat   Chat
 	Models Models
-	Log    *slog.Logger
+	// Payments is nil when payments are off.
+	Payments Payments
+	Log      *slog.Logger
 }
 
 // Options are the settings of a Bot. Zero values take the defaults.

@@ -68,6 +68,33 @@ type Chat interface {
 	Answer(ctx context.Context, pressID, text string, alert bool) error
 }
 
+// Payments is how the bot takes Telegram Stars (currency XTR): nil when
+// payments are off (no PRICE_STARS).
+type Payments interface {
+	// SendInvoice sends an invoice for inv.Stars Stars, with a Pay button
+	// first and inv.Buttons under it.
+	SendInvoice(ctx context.Context, inv *Invoice) error
+	// AnswerPreCheckout accepts a payment about to be made (refusal "")
+	// or refuses it with refusal, told to the user. Telegram waits 10 s.
+	AnswerPreCheckout(ctx context.Context, queryID, refusal string) error
+	// RefundStars gives a payment back to the user. Its errors wrap
+	// ErrAlreadyRefunded when Telegram already did (CHARGE_ALREADY_REFUNDED).
+	RefundStars(ctx context.Context, userID int64, chargeID string) error
+}
+
+// Invoice is a bill in Stars.
+type Invoice struct {
+	ChatID      int64
+	ReplyTo     int // the message answered; 0 for none
+	Title       string
+	Description string
+	// Payload comes back in the PreCheckout and the Payment: at most 128
+	// bytes, never shown to the user.
+	Payload string
+	Stars   int
+	Buttons [][]Button // under the Pay button
+}
+
 // Models runs predictions (Replicate).
 type Models interface {
 	// Create starts a prediction and returns its id. Its errors wrap
@@ -102,6 +129,8 @@ var (
 	ErrFileGone = errors.New("file cannot be had")
 	// ErrRejected: the model refused the input; the error's text says why.
 	ErrRejected = errors.New("input rejected by the model")
+	// ErrAlreadyRefunded: the payment was refunded before.
+	ErrAlreadyRefunded = errors.New("payment already refunded")
 )
 
 // Update is what the core reads of a Telegram update: a message or a
@@ -110,6 +139,28 @@ type Update struct {
 	ID      int64
 	Message *Message
 	Press   *Press
+	// PreCheckout is a payment about to be made (pre_checkout_query): it
+	// must be answered within 10 s.
+	PreCheckout *PreCheckout
+}
+
+// PreCheckout asks whether a payment may go ahead.
+type PreCheckout struct {
+	ID       string
+	From     User
+	Currency string // "XTR"
+	Stars    int    // total_amount
+	Payload  string // the invoice's
+}
+
+// Payment is a payment made (successful_payment).
+type Payment struct {
+	Currency string // "XTR"
+	Stars    int    // total_amount
+	Payload  string // the invoice's
+	// ChargeID (telegram_payment_charge_id) names the payment for good:
+	// it is credited once, and refunded by it.
+	ChargeID string
 }
 
 // User is a Telegram user.
@@ -131,6 +182,8 @@ type Message struct {
 	Album   string // media_group_id
 	// File is the photo's largest size, or the file sent; nil for text.
 	File *File
+	// Payment is set on a message that reports a payment.
+	Payment *Payment
 }
 
 // File is a photo or file a message carries.
