@@ -180,6 +180,7 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 	// Exactly one result per photo.
 	got, _ := e.Results()
 	var missing, twice []string
+	var twiceStory string
 	for _, p := range photos {
 		n := got[p.key()]
 		r.Results += n
@@ -188,13 +189,17 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 			missing = append(missing, fmt.Sprintf("chat %d message %d", p.ChatID, p.MessageID))
 		case n > 1:
 			twice = append(twice, fmt.Sprintf("chat %d message %d (%d results)", p.ChatID, p.MessageID, n))
+			if twiceStory == "" {
+				logged, _ := os.ReadFile(s.Log)
+				twiceStory = updateStory(logged, p.UpdateID)
+			}
 		}
 	}
 	if len(missing) > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d photos got no result: %s", len(missing), first(missing, 5)))
 	}
 	if len(twice) > 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("%d photos got more than one result: %s", len(twice), first(twice, 5)))
+		r.Problems = append(r.Problems, fmt.Sprintf("%d photos got more than one result: %s\n%s", len(twice), first(twice, 5), twiceStory))
 	}
 	mine := map[string]bool{}
 	for _, ch := range chats {
@@ -287,6 +292,34 @@ func story(log []byte, key string) string {
 	fmt.Fprintf(&b, "serve's log about %s:", id)
 	for _, line := range bytes.Split(log, []byte("\n")) {
 		if bytes.Contains(line, []byte(id)) {
+			fmt.Fprintf(&b, "\n    %s", line)
+		}
+	}
+	return b.String()
+}
+
+// updateStory is what serve logged about an update and the predictions
+// it started.
+func updateStory(log []byte, updateID int64) string {
+	mark := []byte(fmt.Sprintf(`"update_id":%d,`, updateID))
+	ids := map[string]bool{}
+	lines := bytes.Split(log, []byte("\n"))
+	for _, line := range lines {
+		var l struct {
+			PredictionID string `json:"prediction_id"`
+		}
+		if bytes.Contains(line, mark) && json.Unmarshal(line, &l) == nil && l.PredictionID != "" {
+			ids[l.PredictionID] = true
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "serve's log about update %d:", updateID)
+	for _, line := range lines {
+		var l struct {
+			PredictionID string `json:"prediction_id"`
+		}
+		_ = json.Unmarshal(line, &l)
+		if bytes.Contains(line, mark) || ids[l.PredictionID] {
 			fmt.Fprintf(&b, "\n    %s", line)
 		}
 	}
