@@ -69,22 +69,27 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	if err := d.sendOrGiveUp(ctx); err != nil {
 		return err
 	}
-	// The bookkeeping, all at once: the function is billed while it runs.
-	cctx, cancel := cleanup(ctx)
-	defer cancel()
-	marked := make(chan struct{})
-	go func() {
-		defer close(marked)
-		if err := b.finish(cctx, deliveryKey(o.ID), stateDone, o.ID); err != nil {
-			// The user has the result; a redelivery will find the lease
-			// busy until it is stale. Answer success rather than risk a
-			// second copy.
-			d.log.Warn("delivery not marked done", "err", err)
-		}
-	}()
-	d.forget(cctx, true)
-	<-marked
+	d.done(ctx)
 	return nil
+}
+
+// done is the bookkeeping of a delivered result: the delivery marked done,
+// then the task and the photo deleted. In that order: a request that finds
+// the task gone (a redelivery's double-check, an abandon) then finds the
+// mark, and two failures in a row are needed for a late duplicate to find
+// a task with no mark.
+func (d *delivery) done(ctx context.Context) {
+	cctx, cancel := cleanup(ctx)
+	if err := d.b.finish(cctx, deliveryKey(d.o.ID), stateDone, d.o.ID); err != nil {
+		// The user has the result; a redelivery will find the lease
+		// busy until it is stale, then no task. Answer success rather
+		// than risk a second copy.
+		d.log.Warn("delivery not marked done", "err", err)
+	}
+	cancel()
+	cctx, cancel = cleanup(ctx)
+	defer cancel()
+	d.forget(cctx, true)
 }
 
 // maxSendAttempts is how many webhooks try to send a result before the

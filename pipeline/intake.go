@@ -438,7 +438,7 @@ func (j *job) abandon(ctx context.Context, id string) bool {
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
 	rec, _ := json.Marshal(leaseRecord{State: stateAbandoned, At: b.now().UnixMilli(), PredictionID: id})
-	for attempt := 1; ; attempt++ {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		if _, _, err := b.store.Get(cctx, taskKey(id)); err == nil {
 			j.log.Info("the task's save looked failed, but the task is there: it was saved")
 			return false
@@ -452,14 +452,15 @@ func (j *job) abandon(ctx context.Context, id string) bool {
 			j.log.Warn("could not mark the prediction abandoned; canceling it anyway", "err", err)
 			break
 		}
-		// A webhook came first: it delivered the result (and deleted the
-		// task), or it holds the delivery while it finds the task (the
-		// look above was too early) or finds none and lets go.
+		// A webhook came first. It marks the delivery done before it
+		// deletes the task, so with no task and no mark it found none
+		// (the look above was too early, or it was) and lets go soon:
+		// wait for that, or for the mark.
 		if d, ok := b.readLease(cctx, deliveryKey(id)); ok && (d.State == stateDone || d.State == stateCanceled) {
 			j.log.Info("the task's save looked failed, but its result was delivered")
 			return false
 		}
-		if attempt == 3 || !sleep(cctx, time.Duration(attempt)*100*time.Millisecond) {
+		if !sleep(cctx, wait) {
 			j.log.Warn("a webhook holds the delivery of a prediction whose task is not there; canceling it anyway")
 			break
 		}

@@ -26,9 +26,16 @@ type lateStore struct {
 	pending map[string][]byte
 	landed  bool
 	onGet   func(key string) (hide bool) // called before a task is read
+	onMark  func()                       // called before a delivery is marked done
 }
 
 func (s *lateStore) Put(ctx context.Context, key string, body io.Reader, size int64, ctype string) error {
+	s.mu.Lock()
+	mark := s.onMark
+	s.mu.Unlock()
+	if mark != nil && strings.HasPrefix(key, "deliveries/") {
+		mark()
+	}
 	if !strings.HasPrefix(key, "tasks/") {
 		return s.Store.Put(ctx, key, body, size, ctype)
 	}
@@ -169,5 +176,48 @@ func TestSaveThatLandsAfterThePredictionWasAbandoned(t *testing.T) {
 	}
 	if _, results, _ := c.chat.Record(); len(results) != 1 {
 		t.Errorf("%d results for one photo", len(results))
+	}
+}
+
+// The save lands just after photobot looked for it, and a fast model's
+// webhook sends the result; its mark of the delivery done is slow (a
+// loaded bucket), and photobot, about to give the prediction up, looks
+// again meanwhile: the task is still there (it is deleted only after the
+// mark), so the prediction is kept and the photo gets one result.
+func TestSaveThatLandsWhileTheDeliveryIsMarked(t *testing.T) {
+	c, s := lateCore(t, nil)
+	u := c.photo(7, "en")
+	marking, marked := make(chan struct{}), make(chan struct{})
+	s.onMark = func() {
+		close(marking)
+		<-marked
+	}
+	delivered := make(chan error, 1)
+	var first atomic.Bool
+	s.onGet = func(key string) bool {
+		if first.Swap(true) {
+			return false
+		}
+		s.land(t)
+		id := strings.TrimSuffix(strings.TrimPrefix(key, "tasks/"), ".json")
+		go func() { delivered <- c.deliver(succeeded(id)) }()
+		<-marking // the result is sent; its mark is under way
+		return true
+	}
+	r, err := c.handle(u)
+	if err != nil || r == nil || r.PredictionID == "" {
+		t.Fatalf("the photo: %+v, %v; want it accepted (its task was saved)", r, err)
+	}
+	close(marked)
+	if err := <-delivered; err != nil {
+		t.Fatalf("webhook: %v", err)
+	}
+	if r, err := c.handle(u); err != nil || r != nil {
+		t.Errorf("redelivery: %+v, %v; want nothing", r, err)
+	}
+	created, canceled := c.models.Record()
+	_, results, _ := c.chat.Record()
+	if len(created) != 1 || len(canceled) != 0 || len(results) != 1 {
+		t.Errorf("%d predictions, %d canceled, %d results; want 1, 0, 1", len(created), len(canceled), len(results))
 	}
 }
