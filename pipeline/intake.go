@@ -294,7 +294,7 @@ func (j *job) create(ctx context.Context) (string, error) {
 	b := j.b
 	req := j.effect.request(j.url, j.prompt)
 	req.Webhook, req.Deadline = b.opt.WebhookURL, b.opt.PredictionDeadline
-	cctx, cancel := b.call(ctx)
+	cctx, cancel := b.createCall(ctx)
 	defer cancel()
 	id, err := b.models.Create(cctx, req)
 	if err != nil {
@@ -302,6 +302,22 @@ func (j *job) create(ctx context.Context) (string, error) {
 	}
 	j.log = j.log.With("prediction_id", id)
 	return id, nil
+}
+
+// createCall gives the create call more than any other call: the rest of
+// the request, less what saving the task needs. An answer given up on
+// leaves a prediction that runs unseen and is paid for, and the redo of
+// the update pays again.
+func (b *Bot) createCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return b.call(ctx)
+	}
+	deadline = deadline.Add(-b.opt.SaveBudget - leaseMargin)
+	if time.Until(deadline) < b.opt.CallTimeout {
+		return b.call(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // record saves the task, marks the claim done and, for an album, finds

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/photobot/photobot/internal/inmem"
 	"github.com/photobot/photobot/pipeline"
@@ -118,5 +119,44 @@ func TestResultTooSlowToSendIsToldOnTheThirdTry(t *testing.T) {
 	}
 	if r, err := c.handle(c.photo(7, "en")); err != nil || r.PredictionID == "" {
 		t.Errorf("next photo: %+v, %v; want the slot free", r, err)
+	}
+}
+
+// slowModels answers a create call after answerIn, as a loaded Replicate
+// (or network) can; a caller that gives up first gets its context's error,
+// and the prediction runs all the same.
+type slowModels struct {
+	*inmem.Models
+	answerIn time.Duration
+}
+
+func (m *slowModels) Create(ctx context.Context, r *pipeline.PredictionRequest) (string, error) {
+	id, err := m.Models.Create(ctx, r)
+	select {
+	case <-time.After(m.answerIn):
+		return id, err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// A create call slower than the other calls' timeout is waited for while
+// the request's deadline allows: given up, its prediction would run unseen
+// and the redelivery would pay for a second one.
+func TestSlowCreateIsWaitedFor(t *testing.T) {
+	c := newCore(t, func(o *pipeline.Options) { o.Deadline = 10 * time.Second })
+	models := &slowModels{Models: c.models, answerIn: 2 * c.opt.CallTimeout}
+	b, err := pipeline.New(pipeline.Deps{Store: c.store, Images: c.store, Chat: c.chat, Models: models}, c.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.Deadline())
+	defer cancel()
+	r, err := b.HandleUpdate(ctx, c.photo(7, "en"))
+	if err != nil || r == nil || r.PredictionID == "" {
+		t.Fatalf("the photo: %+v, %v; want it accepted", r, err)
+	}
+	if created, _ := c.models.Record(); len(created) != 1 {
+		t.Errorf("%d predictions, want 1", len(created))
 	}
 }
