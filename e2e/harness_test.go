@@ -75,6 +75,7 @@ func newHarness(t *testing.T, fast bool, vars ...func(map[string]string)) *harne
 	t.Helper()
 	h := &harness{t: t, Clock: &botClock{}}
 	h.S3 = faultproxy.New(t, miniotest.Start(t).Endpoint)
+	h.S3.SetClock(h.Clock.Now) // claims age by the bucket's clock
 	core := func(o *pipeline.Options) {
 		o.Now = h.Clock.Now
 		if fast {

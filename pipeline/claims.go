@@ -16,7 +16,9 @@ import (
 //
 // A lease goes stale leaseMargin after its holder's deadline: by then the
 // holder can no longer act (every call it makes runs under that deadline),
-// so taking over cannot make the work happen twice.
+// so taking over cannot make the work happen twice. Its age is told by the
+// store's clock where the store can (AgedStore): the holder's clock and
+// the reader's may disagree by more than the margin.
 type lease struct {
 	key  string
 	etag string
@@ -86,7 +88,7 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 			return nil, fmt.Errorf("claiming %s: %w", key, err)
 		}
 		cctx, cancel = b.call(ctx)
-		data, etag, err := b.store.Get(cctx, key)
+		data, etag, age, err := b.getAged(cctx, key)
 		cancel()
 		if errors.Is(err, ErrNotFound) {
 			continue // released meanwhile: try again
@@ -107,7 +109,7 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 		attempts := cur.Attempts + 1 // a stale holder failed too
 		if cur.State == stateRetry {
 			attempts = cur.Attempts
-		} else if staleIn := time.UnixMilli(cur.At).Add(b.leaseTTL()).Sub(b.now()); staleIn > 0 {
+		} else if staleIn := b.staleIn(cur, age); staleIn > 0 {
 			if !b.mayWait(ctx, staleIn) {
 				return nil, ErrInProgress
 			}
@@ -132,6 +134,30 @@ func (b *Bot) acquire(ctx context.Context, key string, done func(context.Context
 		return &lease{key: key, etag: etag, attempts: attempts}, nil
 	}
 	return nil, ErrInProgress
+}
+
+// storeClockStep is how far an age told by the store can be from the
+// truth: HTTP dates are in whole seconds.
+const storeClockStep = time.Second
+
+// getAged reads a lease, with its age by the store's clock when the store
+// tells it (age < 0 when it does not).
+func (b *Bot) getAged(ctx context.Context, key string) (data []byte, etag string, age time.Duration, err error) {
+	if s, ok := b.store.(AgedStore); ok {
+		return s.GetAged(ctx, key)
+	}
+	data, etag, err = b.store.Get(ctx, key)
+	return data, etag, -1, err
+}
+
+// staleIn is how long until a lease goes stale: by the store's clock when
+// its age is known (a second later than it says, to be sure), else by its
+// writer's clock against this one.
+func (b *Bot) staleIn(cur leaseRecord, age time.Duration) time.Duration {
+	if age >= 0 {
+		return b.leaseTTL() - age + storeClockStep
+	}
+	return time.UnixMilli(cur.At).Add(b.leaseTTL()).Sub(b.now())
 }
 
 // mayWait reports whether waiting d leaves the request workBudget before

@@ -41,6 +41,17 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// AgedStore is a Store that can also tell how long ago an object was
+// written, by the store's own clock. Claims are judged by it when the
+// Store has it: the instances that write and read a claim may have clocks
+// tens of seconds apart, and the store's clock is one for all of them.
+type AgedStore interface {
+	// GetAged is Get, with the object's age: the store's time of the
+	// answer less the object's time of writing, each in whole seconds
+	// (as HTTP dates are), so within a second of the truth either way.
+	GetAged(ctx context.Context, key string) (data []byte, etag string, age time.Duration, err error)
+}
+
 // ImageStore keeps the user's photo and hands out a URL from which the
 // model can read it: a presigned GET URL on S3, or a Replicate file URL
 // when the bot runs without a bucket.

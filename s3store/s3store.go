@@ -247,23 +247,35 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 // Get reads key whole. It returns an error wrapping pipeline.ErrNotFound
 // when the key is absent.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	data, etag, _, err := s.GetAged(ctx, key)
+	return data, etag, err
+}
+
+// GetAged is Get, with the object's age by the bucket's clock: the Date of
+// the answer less the object's Last-Modified (-1 when the answer has no
+// Date).
+func (s *Store) GetAged(ctx context.Context, key string) ([]byte, string, time.Duration, error) {
 	// Core.GetObject is one eager GET: its error (404 and all) and the
 	// ETag come with its answer. Client.GetObject returns a lazy reader
 	// fed by a goroutine, whose errors show only on Read, and asking it
 	// for the ETag first (Stat) sends a HEAD before the GET.
-	body, info, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	body, info, header, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		if keyMissing(err) {
-			return nil, "", &opError{op: "get", key: key, msg: pipeline.ErrNotFound.Error(), errs: []error{pipeline.ErrNotFound}}
+			return nil, "", 0, &opError{op: "get", key: key, msg: pipeline.ErrNotFound.Error(), errs: []error{pipeline.ErrNotFound}}
 		}
-		return nil, "", s.failed("get", key, err)
+		return nil, "", 0, s.failed("get", key, err)
 	}
 	defer body.Close()
 	data, err := io.ReadAll(body)
 	if err != nil {
-		return nil, "", s.failed("get", key, err)
+		return nil, "", 0, s.failed("get", key, err)
 	}
-	return data, quoteETag(info.ETag), nil
+	age := time.Duration(-1)
+	if date, err := http.ParseTime(header.Get("Date")); err == nil && !info.LastModified.IsZero() {
+		age = max(date.Sub(info.LastModified), 0)
+	}
+	return data, quoteETag(info.ETag), age, nil
 }
 
 // quoteETag gives an ETag its quotes back. ETags are passed around as S3

@@ -22,11 +22,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/photobot/photobot/internal/faultproxy"
 	"github.com/photobot/photobot/internal/miniotest"
 	"github.com/photobot/photobot/internal/storetest"
 	"github.com/photobot/photobot/pipeline"
@@ -993,5 +995,30 @@ func TestNewValidates(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v): got nil error, want one", c)
 		}
+	}
+}
+
+// GetAged tells an object's age by the bucket's clock (the answer's Date
+// less the object's Last-Modified), whatever the client's clock says: a
+// bucket whose clock moved 40 s since the write says 40 s.
+func TestGetAgedUsesTheBucketsClock(t *testing.T) {
+	var ahead atomic.Int64
+	proxy := faultproxy.New(t, miniotest.Start(t).Endpoint)
+	proxy.SetClock(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	s := newTestStore(t, proxy.URL)
+	ctx := context.Background()
+	etag, err := s.Create(ctx, "updates/1.json", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got, age, err := s.GetAged(ctx, "updates/1.json"); err != nil || got != etag || age < 0 || age > 2*time.Second {
+		t.Errorf("fresh object: etag %s, age %v, %v; want %s, 0-2 s", got, age, err, etag)
+	}
+	ahead.Store(int64(40 * time.Second))
+	if _, _, age, err := s.GetAged(ctx, "updates/1.json"); err != nil || age < 39*time.Second || age > 42*time.Second {
+		t.Errorf("after the bucket's clock moved 40 s: age %v, %v; want 39-42 s", age, err)
+	}
+	if _, _, _, err := s.GetAged(ctx, "updates/none.json"); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Errorf("missing key: %v; want ErrNotFound", err)
 	}
 }

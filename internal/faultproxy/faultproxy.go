@@ -142,6 +142,8 @@ type Proxy struct {
 	done      chan struct{}
 
 	mu       sync.Mutex
+	clock    func() time.Time         // the bucket's clock; nil for the real one
+	written  map[string]time.Duration // by bucket/key: the clock's offset when it was written
 	faults   []*armed
 	requests []Request
 	changed  chan struct{}
@@ -174,6 +176,44 @@ func New(tb testing.TB, target string) *Proxy {
 		p.transport.CloseIdleConnections()
 	})
 	return p
+}
+
+// SetClock makes the bucket's clock now, as the client sees it: every
+// answer's Date is now(), and an object written through the proxy has
+// its Last-Modified moved by how far now() was from the real time then.
+// Objects age by that clock, so a test that moves it makes claims stale
+// as the hours pass for the bot.
+func (p *Proxy) SetClock(now func() time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clock, p.written = now, map[string]time.Duration{}
+}
+
+// shiftClock rewrites the dates of an answer to the bucket's clock.
+func (p *Proxy) shiftClock(r *http.Request, bucket, key string, resp *http.Response) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.clock == nil {
+		return
+	}
+	now := p.clock()
+	offset := now.Sub(time.Now())
+	if resp.Header.Get("Date") != "" {
+		resp.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+	}
+	name := bucket + "/" + key
+	switch {
+	case resp.StatusCode/100 != 2:
+	case r.Method == http.MethodPut:
+		p.written[name] = offset
+	case r.Method == http.MethodDelete:
+		delete(p.written, name)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		lm, err := http.ParseTime(resp.Header.Get("Last-Modified"))
+		if at, ok := p.written[name]; ok && err == nil {
+			resp.Header.Set("Last-Modified", lm.Add(at).UTC().Format(http.TimeFormat))
+		}
+	}
 }
 
 // Inject arms a fault. Faults are tried in the order they were injected;
@@ -360,6 +400,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 	rec.Forwarded, rec.Upstream = true, resp.StatusCode
+	p.shiftClock(r, bucket, key, resp)
 	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
@@ -384,6 +425,7 @@ func (p *Proxy) forwardLate(w http.ResponseWriter, r *http.Request, d time.Durat
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	rec.Forwarded, rec.Upstream = true, resp.StatusCode
+	p.shiftClock(r, rec.Bucket, rec.Key, resp)
 	if !p.wait(r.Context(), d) {
 		return // the answer is lost
 	}
