@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/photobot/photobot/internal/retry"
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/telegram"
@@ -108,7 +109,7 @@ func (r *Runner) poll(ctx context.Context, followOn func(id string)) error {
 	var offset int64
 	wait := time.Duration(0)
 	for ctx.Err() == nil {
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			break
 		}
 		updates, err := r.Telegram.GetUpdates(ctx, offset, r.PollTimeout, telegram.AllowedUpdates)
@@ -218,7 +219,7 @@ func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string
 			return started
 		}
 		r.Log.Warn("update failed; retrying", "update_id", u.ID, "err", err, "wait", wait.String())
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			return ""
 		}
 		wait = min(2*wait, 30*time.Second)
@@ -229,7 +230,7 @@ func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string
 func (r *Runner) follow(ctx context.Context, id string) {
 	wait := r.Interval
 	for {
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait+wait/2, 5*time.Second)
@@ -254,19 +255,5 @@ func (r *Runner) follow(ctx context.Context, id string) {
 			return
 		}
 		r.Log.Warn("delivery failed; retrying", "prediction_id", id, "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/photobot/photobot/internal/retry"
 )
 
 // A lease is a claim on a piece of work (one update, one button press, one
@@ -212,13 +214,5 @@ func (b *Bot) readLease(ctx context.Context, key string) (rec leaseRecord, ok bo
 	return rec, true
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleep waits d, or until ctx is done (see retry.Sleep).
+var sleep = retry.Sleep

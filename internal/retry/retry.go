@@ -39,13 +39,25 @@ func (p Policy) Do(ctx context.Context, call func(context.Context) error, retrya
 			return err
 		}
 		wait = max(wait, after)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !Sleep(ctx, wait) {
 			return err
-		case <-t.C:
 		}
 		wait *= 2
+	}
+}
+
+// Sleep waits d, or until ctx is done: it reports whether the wait ended
+// with ctx still live.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
