@@ -84,6 +84,32 @@ const (
 // New returns a Store for cfg. It does not touch the network; use
 // CheckBucket to verify the configuration.
 func New(cfg Config) (*Store, error) {
+	u, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	rt := cfg.transport() // one pool of connections for both clients
+	client, err := cfg.client(u, rt, attempts)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: endpoint %s: %w", cfg.Endpoint, err)
+	}
+	once, err := cfg.client(u, rt, 1)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: endpoint %s: %w", cfg.Endpoint, err)
+	}
+	return &Store{
+		bucket:   cfg.Bucket,
+		endpoint: cfg.Endpoint,
+		keyID:    cfg.AccessKeyID,
+		region:   cfg.Region,
+		client:   client,
+		once:     once,
+	}, nil
+}
+
+// check reports what is missing or malformed in cfg, and returns its
+// endpoint parsed.
+func (cfg *Config) check() (*url.URL, error) {
 	switch {
 	case cfg.Endpoint == "":
 		return nil, errors.New("s3store: endpoint is empty")
@@ -99,52 +125,41 @@ func New(cfg Config) (*Store, error) {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return nil, fmt.Errorf("s3store: endpoint %q: want http(s)://host[:port], without a path", cfg.Endpoint)
 	}
-	var rt http.RoundTripper
-	if cfg.HTTPClient != nil {
-		rt = cfg.HTTPClient.Transport
+	return u, nil
+}
+
+// transport is the configured client's, or the default.
+func (cfg *Config) transport() http.RoundTripper {
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		return cfg.HTTPClient.Transport
 	}
-	if rt == nil {
-		rt = defaultTransport()
-	}
-	newClient := func(maxAttempts int) (*minio.Client, error) {
-		c, err := minio.New(u.Host, &minio.Options{
-			Creds:     credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
-			Secure:    u.Scheme == "https",
-			Transport: rt,
-			// With the region given, minio-go never sends GetBucketLocation
-			// (before the first request, or to presign).
-			Region: cfg.Region,
-			// Path style (endpoint/bucket/key): the endpoint is used as
-			// configured, and presigning needs no lookup either.
-			BucketLookup: minio.BucketLookupPath,
-			// Per client; "1" means no retry. minio.MaxRetry, the global
-			// default, is left alone.
-			MaxRetries: maxAttempts,
-		})
-		if err != nil {
-			return nil, err
-		}
-		// For AWS endpoints minio-go would switch to s3.dualstack hosts:
-		// keep to S3_ENDPOINT_URL.
-		c.SetS3EnableDualstack(false)
-		return c, nil
-	}
-	client, err := newClient(attempts)
+	return defaultTransport()
+}
+
+// client is a minio-go client for the endpoint u that tries each request
+// up to maxAttempts times.
+func (cfg *Config) client(u *url.URL, rt http.RoundTripper, maxAttempts int) (*minio.Client, error) {
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
+		Secure:    u.Scheme == "https",
+		Transport: rt,
+		// With the region given, minio-go never sends GetBucketLocation
+		// (before the first request, or to presign).
+		Region: cfg.Region,
+		// Path style (endpoint/bucket/key): the endpoint is used as
+		// configured, and presigning needs no lookup either.
+		BucketLookup: minio.BucketLookupPath,
+		// Per client; "1" means no retry. minio.MaxRetry, the global
+		// default, is left alone.
+		MaxRetries: maxAttempts,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("s3store: endpoint %s: %w", cfg.Endpoint, err)
+		return nil, err
 	}
-	once, err := newClient(1)
-	if err != nil {
-		return nil, fmt.Errorf("s3store: endpoint %s: %w", cfg.Endpoint, err)
-	}
-	return &Store{
-		bucket:   cfg.Bucket,
-		endpoint: cfg.Endpoint,
-		keyID:    cfg.AccessKeyID,
-		region:   cfg.Region,
-		client:   client,
-		once:     once,
-	}, nil
+	// For AWS endpoints minio-go would switch to s3.dualstack hosts: keep
+	// to S3_ENDPOINT_URL.
+	c.SetS3EnableDualstack(false)
+	return c, nil
 }
 
 func defaultTransport() *http.Transport {
