@@ -332,7 +332,7 @@ func (t *Telegram) SuccessfulPayment(tb testing.TB, id string) json.RawMessage {
 	msg, _ := json.Marshal(map[string]any{"message_id": t.messageSeq, "from": c.From, "chat": chatOf(c.From.ID),
 		"date": time.Now().Unix(), "successful_payment": map[string]any{"currency": c.Currency, "total_amount": c.Stars,
 			"invoice_payload": c.Payload, "telegram_payment_charge_id": c.ChargeID,
-			"provider_payment_charge_id": fmt.Sprintf("%d_%d", c.From.ID, len(t.pay.charges))}})
+			"provider_payment_charge_id": ""}}) // no provider for Stars
 	t.addUserMessageLocked(msg)
 	update, _ := json.Marshal(map[string]any{"update_id": t.nextUpdateID, "message": json.RawMessage(msg)})
 	t.nextUpdateID++
