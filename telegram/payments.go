@@ -23,9 +23,9 @@ const (
 	maxInvoicePayload     = 128 // bytes
 )
 
-// Stars is the currency of digital goods: Telegram Stars, paid with no
-// payment provider.
-const Stars = "XTR"
+// CurrencyStars is the currency of digital goods: Telegram Stars, paid
+// with no payment provider.
+const CurrencyStars = "XTR"
 
 // SendInvoice sends an invoice for inv.Stars Stars: one price, no provider
 // token, a Pay button first and inv.Buttons under it. A title or a
@@ -42,7 +42,7 @@ func (c *Client) SendInvoice(ctx context.Context, inv *pipeline.Invoice) error {
 	}
 	title := tgtext.Clip(inv.Title, maxInvoiceTitle)
 	p := &bot.SendInvoiceParams{ChatID: inv.ChatID, Title: title,
-		Description: tgtext.Clip(inv.Description, maxInvoiceDescription), Payload: inv.Payload, Currency: Stars,
+		Description: tgtext.Clip(inv.Description, maxInvoiceDescription), Payload: inv.Payload, Currency: CurrencyStars,
 		Prices: []models.LabeledPrice{{Label: title, Amount: inv.Stars}}, ReplyParameters: replyTo(inv.ReplyTo)}
 	if len(inv.Buttons) > 0 {
 		p.ReplyMarkup = payKeyboard(inv.Stars, inv.Buttons)
