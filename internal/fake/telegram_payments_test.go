@@ -250,3 +250,51 @@ func TestPreCheckoutRefusedOrLate(t *testing.T) {
 		t.Errorf("Checkouts()[1] = %+v", c)
 	}
 }
+
+// By long polling: the bot's poll gets the query, its answer lets the
+// payment through, and redelivered copies come in one poll.
+func TestPayByLongPoll(t *testing.T) {
+	tg := NewTelegram(t, testToken)
+	callJSON(t, tg, testToken, "sendInvoice", invoiceParams(nil))
+	type polled struct {
+		UpdateID int64 `json:"update_id"`
+		Query    *struct {
+			ID string `json:"id"`
+		} `json:"pre_checkout_query"`
+		Message json.RawMessage `json:"message"`
+	}
+	poll := func(offset int64) []polled {
+		_, a, _ := callJSON(t, tg, testToken, "getUpdates", map[string]any{"offset": offset, "timeout": 5,
+			"allowed_updates": []string{"message", "callback_query", "pre_checkout_query"}})
+		var got []polled
+		if err := json.Unmarshal(a.Result, &got); err != nil {
+			t.Error(err)
+		}
+		return got
+	}
+	done := make(chan int64)
+	go func() { // the bot
+		got := poll(0)
+		if len(got) == 1 && got[0].Query != nil {
+			callJSON(t, tg, testToken, "answerPreCheckoutQuery", map[string]any{"pre_checkout_query_id": got[0].Query.ID, "ok": true})
+			done <- got[0].UpdateID + 1
+			return
+		}
+		t.Errorf("first poll: %+v", got)
+		done <- 0
+	}()
+	p := tg.Pay(t, tg.Invoices()[0], User{}, ViaLongPoll)
+	offset := <-done
+	if !p.Paid || p.Status != 0 {
+		t.Fatalf("Pay: %+v", p)
+	}
+	got := poll(offset)
+	if len(got) != 1 || !strings.Contains(string(got[0].Message), p.ChargeID) {
+		t.Fatalf("second poll: %+v", got)
+	}
+	tg.Redeliver(t, p.Update, 3, ViaLongPoll)
+	again := poll(offset) // not confirmed yet: the first copy and three more
+	if len(again) != 4 || again[1].UpdateID != got[0].UpdateID || again[3].UpdateID != got[0].UpdateID {
+		t.Errorf("after Redeliver: %d updates %+v", len(again), again)
+	}
+}
