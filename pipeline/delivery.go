@@ -37,6 +37,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		d.releaseOnError(ctx)
 		if errors.Is(err, ErrRefused) {
 			d.log.Error("the store refuses to read the task: this result cannot be delivered until the bucket's access is fixed", "err", err)
+			b.alert(ctx, err)
 		}
 		return fmt.Errorf("loading task: %w", err)
 	}
@@ -58,6 +59,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		// Claims are impossible here (the store's rights are wrong): better
 		// one result sent without a claim than silence.
 		d.log.Error("the store refuses the delivery claim; sending without it", "err", claimErr)
+		b.alert(ctx, claimErr)
 		if err := d.send(ctx); err != nil && !hopeless(err) {
 			return fmt.Errorf("sending the result: %w", err)
 		}
@@ -72,9 +74,13 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 	// The bookkeeping, all at once: the function is billed while it runs.
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	marked := make(chan struct{})
+	marked := make(chan struct{}, 2)
 	go func() {
-		defer close(marked)
+		d.count(cctx)
+		marked <- struct{}{}
+	}()
+	go func() {
+		defer func() { marked <- struct{}{} }()
 		if err := b.finish(cctx, deliveryKey(o.ID), stateDone, o.ID); err != nil {
 			// The user has the result; a redelivery will find the lease
 			// busy until it is stale. Answer success rather than risk a
@@ -83,6 +89,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		}
 	}()
 	d.forget(cctx, true)
+	<-marked
 	<-marked
 	return nil
 }
@@ -108,6 +115,7 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 		// Blocked by the user, chat gone, a message Telegram refuses:
 		// nothing will ever help.
 		d.log.Warn("result cannot be delivered", "err", err)
+		d.undelivered = true
 		return nil
 	}
 	cctx, cancel := cleanup(ctx)
@@ -127,6 +135,7 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 		d.b.retryLater(cctx, d.lease)
 		return fmt.Errorf("telling the user the result did not go through: %w", err)
 	}
+	d.undelivered = true
 	return nil
 }
 
@@ -138,6 +147,8 @@ type delivery struct {
 	w     *words
 	log   *slog.Logger
 	lease *lease
+	// undelivered: the result could not be sent, for good (counted so).
+	undelivered bool
 }
 
 // noTask answers a webhook whose task is not there: delivered already, or
