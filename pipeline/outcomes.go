@@ -36,18 +36,18 @@ const (
 
 // Outcome kinds: how a photo ended.
 const (
-	Delivered     = "delivered"
-	FailedMemory  = "failed_memory"  // the model ran out of memory
-	FailedInput   = "failed_input"   // the model could not read the photo
-	FailedTimeout = "failed_timeout" // too long: stopped (Cancel-After, or the model's own timeout)
-	FailedModel   = "failed_model"   // the model failed otherwise
-	FailedEmpty   = "failed_empty"   // the model returned nothing
-	Expired       = "expired"        // never started before the deadline
-	Undelivered   = "undelivered"    // a result Telegram would not take or that could not be sent in time
+	Delivered      = "delivered"
+	FailedMemory   = "failed_memory"  // the model ran out of memory
+	FailedInput    = "failed_input"   // the model could not read the photo
+	FailedTimeout  = "failed_timeout" // too long: stopped (Cancel-After, or the model's own timeout)
+	FailedModel    = "failed_model"   // the model failed otherwise
+	FailedEmpty    = "failed_empty"   // the model returned nothing
+	Expired        = "expired"        // never started before the deadline
+	Undelivered    = "undelivered"    // a result Telegram would not take or that could not be sent in time
 	CanceledByUser = "canceled"
-	RefusedLimit  = "refused_limit"  // MAX_ACTIVE or DAILY_LIMIT
-	RefusedAccess = "refused_access" // not in ALLOWED_USERS
-	Unavailable   = "unavailable"    // Replicate or the bucket refused the bot (an alert), or gave up busy
+	RefusedLimit   = "refused_limit"  // MAX_ACTIVE or DAILY_LIMIT
+	RefusedAccess  = "refused_access" // not in ALLOWED_USERS
+	Unavailable    = "unavailable"    // Replicate or the bucket refused the bot (an alert), or gave up busy
 )
 
 // Processed reports whether an outcome is of a photo a model ran on (or

@@ -51,9 +51,9 @@ func (b *Bot) stats(ctx context.Context, msg *Message, w *words) (*Response, err
 // statsText holds the words of /stats in one language.
 type statsText struct {
 	lang, title, header, photos, users, modelTime, spend, byEffect, lastAlert, noAlert, failed, chart string
-	outcomes                                                                                             map[string]string
-	counters                                                                                             map[string]string
-	alerts                                                                                               map[string]string
+	outcomes                                                                                          map[string]string
+	counters                                                                                          map[string]string
+	alerts                                                                                            map[string]string
 }
 
 var statsWords = map[string]*statsText{
