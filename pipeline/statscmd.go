@@ -114,8 +114,8 @@ func (t *statsText) report(r *Report, stars bool) string {
 		}
 	}
 	lines = append(lines,
-		row(t.modelTime, func(s *Totals) string { return s.ModelTime.Round(time.Second).String() }),
-		row(t.spend, func(s *Totals) string { return fmt.Sprintf("$%.2f", s.Spend) }))
+		row(t.modelTime, func(s *Totals) string { return roundTime(s.ModelTime).String() }),
+		row(t.spend, func(s *Totals) string { return dollars(s.Spend) }))
 	if stars {
 		for _, c := range []string{CounterStarsEarned, CounterStarsRefunded, CounterStarsHeld} {
 			lines = append(lines, row(t.counters[c], num(func(s *Totals) int64 { return s.Counters[c] })))
@@ -133,4 +133,21 @@ func (t *statsText) report(r *Report, stars bool) string {
 		alert = t.alerts[a.Kind] + ", " + a.At.UTC().Format("2006-01-02 15:04") + " UTC"
 	}
 	return strings.Join(append(lines, t.lastAlert+": "+alert), "\n")
+}
+
+// roundTime keeps a tenth of a second under a minute, whole seconds above.
+func roundTime(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// dollars shows cents, and tenths of a cent under a dollar: a small bot's
+// day costs less than a cent.
+func dollars(usd float64) string {
+	if usd < 1 && usd > 0 {
+		return fmt.Sprintf("$%.3f", usd)
+	}
+	return fmt.Sprintf("$%.2f", usd)
 }
