@@ -92,6 +92,12 @@ func (b *Bot) alert(ctx context.Context, err error) {
 	if !b.alerts.first(kind, now.Format("2006010215")) {
 		return
 	}
+	cause := shorten(redactURLs(err.Error()), 500)
+	ids := b.opt.Admins.ids
+	if len(ids) == 0 {
+		log.Error("photos are refused, and there is no admin to alert: put numeric ids in ADMIN_USERS", "cause", cause)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opt.CallTimeout)
 	defer cancel()
 	_, cerr := b.store.Create(ctx, alertKey(kind, now), []byte(`{}`))
@@ -101,18 +107,13 @@ func (b *Bot) alert(ctx context.Context, err error) {
 	case cerr != nil:
 		log.Warn("could not mark the alert sent; telling the admins from this instance", "err", cerr)
 	}
-	ids := b.opt.Admins.ids
-	if len(ids) == 0 {
-		log.Error("no admin to alert: put numeric ids in ADMIN_USERS", "cause", shorten(redactURLs(err.Error()), 500))
-		return
-	}
-	text := alertText(kind, shorten(redactURLs(err.Error()), 500))
+	text := alertText(kind, cause)
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		if serr := b.chat.Send(ctx, &Reply{ChatID: id, Text: text}); serr != nil {
 			log.Warn("could not alert an admin (have they started the bot?)", "admin", id, "err", serr)
 		}
 	}
-	log.Error("admins alerted", "cause", shorten(redactURLs(err.Error()), 500))
+	log.Error("photos are refused; admins alerted", "cause", cause)
 	if b.ledger != nil {
 		if lerr := b.ledger.Alerted(ctx, &Alert{Kind: kind, At: now}); lerr != nil {
 			log.Warn("the alert was not recorded for /stats", "err", lerr)
