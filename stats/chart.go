@@ -52,12 +52,12 @@ func (l *Ledger) Chart(r *pipeline.Report) ([]byte, error) {
 	}
 	inch := func(px int) vg.Length { return vg.Length(px) * vg.Inch / chartDPI }
 	img := vgimg.NewWith(vgimg.UseWH(inch(ChartWidth), inch(ChartHeight)), vgimg.UseDPI(chartDPI))
-	margin := inch(16)
-	dc := draw.Crop(draw.New(img), margin, -margin, margin, -margin)
-	top := draw.Crop(dc, 0, 0, dc.Size().Y*0.38, 0)
-	bottom := draw.Crop(dc, 0, 0, 0, -dc.Size().Y*0.66)
-	photos.Draw(top)
-	spend.Draw(bottom)
+	pad := inch(16)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: pad, PadBottom: pad, PadLeft: pad, PadRight: pad, PadY: 2 * pad}
+	// Aligned, so that a day's bars stand one above the other.
+	canvases := plot.Align([][]*plot.Plot{{photos}, {spend}}, tiles, draw.New(img))
+	photos.Draw(canvases[0][0])
+	spend.Draw(canvases[1][0])
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("stats: encoding the chart: %w", err)
