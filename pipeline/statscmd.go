@@ -114,7 +114,7 @@ func (t *statsText) report(r *Report, stars bool) string {
 		}
 	}
 	lines = append(lines,
-		row(t.modelTime, func(s *Totals) string { return roundTime(s.ModelTime).String() }),
+		row(t.modelTime, func(s *Totals) string { return roundTime(s.ModelTime) }),
 		row(t.spend, func(s *Totals) string { return dollars(s.Spend) }))
 	if stars {
 		for _, c := range []string{CounterStarsEarned, CounterStarsRefunded, CounterStarsHeld} {
@@ -135,12 +135,13 @@ func (t *statsText) report(r *Report, stars bool) string {
 	return strings.Join(append(lines, t.lastAlert+": "+alert), "\n")
 }
 
-// roundTime keeps a tenth of a second under a minute, whole seconds above.
-func roundTime(d time.Duration) time.Duration {
+// roundTime shows seconds to a tenth under a minute ("0.3s"), whole
+// seconds above ("10m4s").
+func roundTime(d time.Duration) string {
 	if d < time.Minute {
-		return d.Round(100 * time.Millisecond)
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 	}
-	return d.Round(time.Second)
+	return d.Round(time.Second).String()
 }
 
 // dollars shows cents, and tenths of a cent under a dollar: a small bot's
