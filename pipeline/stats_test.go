@@ -162,8 +162,8 @@ func TestStatsSpanDaysAndStars(t *testing.T) {
 	}
 }
 
-// noCredit is a Models error as replicate makes it for a 402.
-var noCredit = fmt.Errorf("replicate create prediction: 402 Insufficient credit: %w", errors.Join(pipeline.ErrConfig, pipeline.ErrNoCredit))
+// errNoCredit is a Models error as replicate makes it for a 402.
+var errNoCredit = fmt.Errorf("replicate create prediction: 402 Insufficient credit: %w", errors.Join(pipeline.ErrConfig, pipeline.ErrNoCredit))
 
 // alerts are the messages sent to admins 42 and 43.
 func (c *core) alerts() map[int64][]string {
@@ -182,7 +182,7 @@ func (c *core) alerts() map[int64][]string {
 func TestOutOfCreditAlertsEachAdminOncePerHour(t *testing.T) {
 	c := statsCore(t, func(o *pipeline.Options) { o.DailyLimit = 1 })
 	other := c.statsBot()
-	c.models.FailAlways("create", noCredit)
+	c.models.FailAlways("create", errNoCredit)
 	for i, b := range []*pipeline.Bot{c.bot, other, c.bot} {
 		r, err := b.HandleUpdate(context.Background(), c.photo(int64(10+i), "en"))
 		if err != nil || r == nil || r.Reply == nil || !strings.Contains(r.Reply.Text, "can't process photos right now") {
@@ -200,7 +200,7 @@ func TestOutOfCreditAlertsEachAdminOncePerHour(t *testing.T) {
 	if r, _ := c.handle(c.photo(10, "en")); r == nil || r.PredictionID == "" {
 		t.Errorf("the refused photo cost the user their daily photo: %+v", r)
 	}
-	c.models.FailAlways("create", noCredit)
+	c.models.FailAlways("create", errNoCredit)
 	c.clock.Advance(time.Hour)
 	c.handle(c.photo(11, "en"))
 	if a := c.alerts(); len(a[42]) != 2 || len(a[43]) != 2 {
