@@ -160,8 +160,10 @@ type Delivery struct {
 // <server>/output/<name>.
 //
 // Errors are problem JSON (title, detail, status) with Content-Type
-// application/problem+json. Choices where the real API could not be copied
-// exactly:
+// application/problem+json; a wrong token answers 401 "Unauthenticated",
+// and FailNext or FailAlways with 402 (out of credit), 401 or 404 and no
+// body answer Replicate's own bodies for those. Choices where the real API
+// could not be copied exactly:
 //   - An unknown or malformed version answers 422 {"title":"Invalid version
 //     or not permitted","detail":"The specified version does not exist (or
 //     perhaps you don't have permission to use it?)"} (a real capture); an
