@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/photobot/photobot/app"
+	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/stats"
 )
 
@@ -26,6 +29,19 @@ func command(h *harness, chat int64, text string) map[string]any {
 		"chat":     map[string]any{"id": chat, "type": "private"},
 		"entities": []map[string]any{{"type": "bot_command", "offset": 0, "length": len(strings.Fields(text)[0])}},
 	}}
+}
+
+// secondInstance is another serve process on the same bucket and clock.
+func secondInstance(h *harness) *app.Bot {
+	cfg, err := config.Load(func(k string) string { return h.Vars[k] }, config.Serve)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := app.NewWith(cfg, app.Logger(h.Logs, cfg.LogLevel), config.Serve, func(o *pipeline.Options) { o.Now = h.Clock.Now })
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b
 }
 
 // botTexts are the texts the bot sent to chat.
@@ -70,9 +86,12 @@ func TestStatsAndAlertsInServe(t *testing.T) {
 		}
 		h.settle(30 * time.Second)
 		if day == 7 {
+			// Two instances see it: one alert.
 			h.RP.FailAlways("create", http.StatusPaymentRequired, "")
 			photo(4400)
+			h.Handler(secondInstance(h).Handler())
 			photo(4401)
+			h.Handler(h.Bot.Handler())
 			h.RP.ClearFaults()
 		}
 	}
