@@ -107,7 +107,10 @@ func spendPlot(days []pipeline.Day) (*plot.Plot, error) {
 		v[i] = d.Spend
 		highest = max(highest, d.Spend)
 	}
-	p.Y.Max = max(highest*1.15, 0.01)
+	p.Y.Max = highest * 1.15
+	if highest == 0 {
+		p.Y.Max = 0.01 // an empty month still gets an axis
+	}
 	b, err := plotter.NewBarChart(v, barWidth(len(days)))
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
