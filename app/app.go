@@ -26,6 +26,7 @@ import (
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/replicate"
 	"github.com/photobot/photobot/s3store"
+	"github.com/photobot/photobot/stats"
 	"github.com/photobot/photobot/telegram"
 )
 
@@ -87,10 +88,12 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 	if err := b.stores(&deps); err != nil {
 		return nil, err
 	}
+	deps.Ledger = stats.New(deps.Store, log)
 	opt := pipeline.Options{
 		Effects: cfg.Effects, DefaultEffect: cfg.DefaultEffect, About: cfg.About,
 		PredictionDeadline: cfg.PredictionDeadline,
 		Allowed:            cfg.AllowedUsers, Admins: cfg.AdminUsers, MaxActive: cfg.MaxActive, DailyLimit: cfg.DailyLimit,
+		ShowStars: cfg.Payments.PriceStars > 0,
 	}
 	if mode != config.Run {
 		opt.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath

@@ -28,9 +28,9 @@ func TestRequestsPerPhoto(t *testing.T) {
 		telegram  []string       // Bot API calls photobot makes (not the webhook answers)
 		functions int            // webhook calls: fn-handler and fn-callback invocations
 	}{
-		{name: "one effect (the spec's flow)", s3: map[string]int{"PUT": 8, "GET": 4, "DELETE": 2},
+		{name: "one effect (the spec's flow)", s3: map[string]int{"PUT": 9, "GET": 5, "DELETE": 2},
 			telegram: []string{"download", "getFile", "sendPhoto"}, functions: 2},
-		{name: "a menu, one press", effects: menuEffects, s3: map[string]int{"PUT": 8, "GET": 4, "DELETE": 2},
+		{name: "a menu, one press", effects: menuEffects, s3: map[string]int{"PUT": 9, "GET": 5, "DELETE": 2},
 			telegram: []string{"answerCallbackQuery", "download", "editMessageText", "editMessageText", "getFile", "sendDocument", "sendPhoto"}, functions: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,8 @@ type Bot struct {
 	opt    Options
 	effect map[string]*Effect
 	words  map[string]*words // by language: "ru", "en"
+	ledger Ledger            // nil: nothing counted, no /stats
+	alerts *alerted
 }
 
 // Deps are the ports a Bot talks through.
@@ -33,7 +35,9 @@ type Deps struct {
 	Models Models
 	// Payments is nil when payments are off.
 	Payments Payments
-	Log      *slog.Logger
+	// Ledger counts for /stats; nil for none.
+	Ledger Ledger
+	Log    *slog.Logger
 }
 
 // Options are the settings of a Bot. Zero values take the defaults.
@@ -78,6 +82,8 @@ type Options struct {
 	// prediction is canceled before a model of a few seconds finishes, so
 	// that a redelivery does not pay for a second one.
 	SaveBudget time.Duration
+	// ShowStars: /stats shows the Stars counters (payments are on).
+	ShowStars bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -122,7 +128,7 @@ func New(d Deps, o Options) (*Bot, error) {
 		o.Now = time.Now
 	}
 	b := &Bot{store: d.Store, images: d.Images, chat: d.Chat, models: d.Models, log: d.Log, opt: o,
-		effect: map[string]*Effect{}}
+		effect: map[string]*Effect{}, ledger: d.Ledger, alerts: &alerted{}}
 	for i := range b.opt.Effects {
 		e := &b.opt.Effects[i]
 		if !effectID.MatchString(e.ID) {

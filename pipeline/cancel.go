@@ -52,6 +52,7 @@ func (b *Bot) cancel(ctx context.Context, p *pressed, x button) (*Response, erro
 	cancel()
 	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
 	d.forget(ctx, true)
+	b.count(ctx, &Event{User: task.UserID, Effect: d.effect().ID, Outcome: CanceledByUser, Spend: d.effect().Cost})
 	log.Info("canceled by the user")
 	return &Response{Reply: d.canceledStatus(p.MessageID)}, nil
 }

@@ -37,6 +37,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		d.releaseOnError(ctx)
 		if errors.Is(err, ErrRefused) {
 			d.log.Error("the store refuses to read the task: this result cannot be delivered until the bucket's access is fixed", "err", err)
+			b.alert(ctx, err)
 		}
 		return fmt.Errorf("loading task: %w", err)
 	}
@@ -58,6 +59,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		// Claims are impossible here (the store's rights are wrong): better
 		// one result sent without a claim than silence.
 		d.log.Error("the store refuses the delivery claim; sending without it", "err", claimErr)
+		b.alert(ctx, claimErr)
 		if err := d.send(ctx); err != nil && !hopeless(err) {
 			return fmt.Errorf("sending the result: %w", err)
 		}
@@ -79,6 +81,14 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 // mark, and two failures in a row are needed for a late duplicate to find
 // a task with no mark.
 func (d *delivery) done(ctx context.Context) {
+	counted := make(chan struct{}) // for /stats, beside the rest
+	go func() {
+		defer close(counted)
+		cctx, cancel := cleanup(ctx)
+		defer cancel()
+		d.count(cctx)
+	}()
+	defer func() { <-counted }()
 	cctx, cancel := cleanup(ctx)
 	if err := d.b.finish(cctx, deliveryKey(d.o.ID), stateDone, d.o.ID); err != nil {
 		// The user has the result; a redelivery will find the lease
@@ -113,6 +123,7 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 		// Blocked by the user, chat gone, a message Telegram refuses:
 		// nothing will ever help.
 		d.log.Warn("result cannot be delivered", "err", err)
+		d.undelivered = true
 		return nil
 	}
 	cctx, cancel := cleanup(ctx)
@@ -132,6 +143,7 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 		d.b.retryLater(cctx, d.lease)
 		return fmt.Errorf("telling the user the result did not go through: %w", err)
 	}
+	d.undelivered = true
 	return nil
 }
 
@@ -143,6 +155,8 @@ type delivery struct {
 	w     *words
 	log   *slog.Logger
 	lease *lease
+	// undelivered: the result could not be sent, for good (counted so).
+	undelivered bool
 }
 
 // noTask answers a webhook whose task is not there: delivered already, or

@@ -28,10 +28,12 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 	defer cancel()
 	text, kind := j.meaning(err)
 	retry := kind == transient
+	j.b.alert(cctx, err)
 	if j.press != nil {
 		if retry {
 			j.log.Warn("transient failure; the presser is told to press again", "err", err)
 		}
+		j.countIntake(cctx, err, kind, false)
 		return j.pressFailed(cctx, text, kind), nil
 	}
 	if errors.Is(err, ErrInProgress) {
@@ -47,6 +49,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		j.log.Error("giving up on a photo after transient failures", "age", j.b.now().Sub(j.photo.Date).Round(time.Second).String(), "err", err)
 		text = j.w.Busy
 	}
+	j.countIntake(cctx, err, kind, retry)
 	j.done(cctx)
 	return reply(j.photo, text), nil
 }

@@ -44,7 +44,13 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *Update) (*Response, error) {
 func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Response, error) {
 	w := b.wordsFor(language(msg.From))
 	command, _ := commandOf(msg.Text)
+	if command == "stats" && b.statsFor(msg) {
+		return b.stats(ctx, msg, w)
+	}
 	if b.opt.Allowed != nil && !b.opt.Allowed.Has(msg.From) {
+		if msg.File != nil {
+			b.count(ctx, &Event{User: userID(msg.From), Outcome: RefusedAccess})
+		}
 		if msg.File != nil || msg.Private || command != "" {
 			return reply(msg, fmt.Sprintf(w.NotAllowed, userID(msg.From))), nil // costs nothing: no download, no prediction
 		}

@@ -19,7 +19,9 @@ type LifecycleRule struct {
 // LifecycleRules are the bucket's expiry rules. Claims (updates/,
 // deliveries/, choices/) and the per-user counters outlive Telegram's and
 // Replicate's redelivery windows; the photos and tasks are deleted once
-// delivered, and expire after a day when a result never came.
+// delivered, and expire after a day when a result never came. The marks
+// of alerts sent are good for an hour; the daily numbers of /stats are
+// kept 400 days.
 var LifecycleRules = []LifecycleRule{
 	{ID: "photobot-tasks", Prefix: taskPrefix, Days: 1},
 	{ID: "photobot-updates", Prefix: updatePrefix, Days: 2},
@@ -29,6 +31,8 @@ var LifecycleRules = []LifecycleRule{
 	{ID: "photobot-users", Prefix: usagePrefix, Days: 2},
 	{ID: "photobot-choices", Prefix: choicePrefix, Days: 2},
 	{ID: "photobot-setup", Prefix: SetupPrefix, Days: 1},
+	{ID: "photobot-alerts", Prefix: alertPrefix, Days: 1},
+	{ID: "photobot-stats", Prefix: StatsPrefix, Days: 400},
 }
 
 const (
@@ -41,6 +45,8 @@ const (
 	choicePrefix   = "choices/"
 	// SetupPrefix holds the probes of photobot setup and doctor.
 	SetupPrefix = "setup/"
+	// StatsPrefix holds the daily numbers of /stats (package stats).
+	StatsPrefix = "stats/"
 )
 
 // taskKey: the state between the two halves (the spec's

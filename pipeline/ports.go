@@ -74,6 +74,8 @@ type Chat interface {
 	Send(ctx context.Context, r *Reply) error
 	// SendResult sends a model's output files.
 	SendResult(ctx context.Context, r *Result) error
+	// SendPNG sends an image the bot made (a chart) as a photo.
+	SendPNG(ctx context.Context, chatID int64, png []byte, caption string) error
 	// Answer answers a button press; text, when set, is shown to the
 	// presser (as an alert when alert is true).
 	Answer(ctx context.Context, pressID, text string, alert bool) error

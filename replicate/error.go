@@ -56,13 +56,21 @@ func (e *Error) rejected() bool {
 }
 
 // Is sorts the failure for the core: pipeline.ErrRejected (the input) or
-// pipeline.ErrConfig (the token, the model: the operator's to fix).
+// pipeline.ErrConfig (the token, the model: the operator's to fix), and
+// among those the ones that alert the admins: ErrNoCredit (402),
+// ErrTokenRefused (401), ErrModelGone (404, 422 naming the version).
 func (e *Error) Is(target error) bool {
 	switch target {
 	case pipeline.ErrRejected:
 		return e.rejected()
 	case pipeline.ErrConfig:
 		return e.Permanent() && !e.rejected()
+	case pipeline.ErrNoCredit:
+		return e.Status == http.StatusPaymentRequired
+	case pipeline.ErrTokenRefused:
+		return e.Status == http.StatusUnauthorized
+	case pipeline.ErrModelGone:
+		return e.Status == http.StatusNotFound || e.Status == http.StatusUnprocessableEntity && !e.rejected()
 	}
 	return false
 }

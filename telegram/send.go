@@ -537,3 +537,14 @@ func (f *remoteFile) Close() error {
 	}
 	return nil
 }
+
+// SendPNG sends an image the bot made (a /stats chart) as a photo,
+// uploaded. The bytes are at hand, so unlike a result's upload it is
+// retried like any call.
+func (c *Client) SendPNG(ctx context.Context, chatID int64, png []byte, caption string) error {
+	return c.do(ctx, "sendPhoto", func(ctx context.Context) error {
+		_, err := c.api.SendPhoto(ctx, &bot.SendPhotoParams{ChatID: chatID, Caption: tgtext.Clip(caption, maxCaption),
+			Photo: &models.InputFileUpload{Filename: "stats.png", Data: bytes.NewReader(png)}})
+		return err
+	})
+}

@@ -209,6 +209,28 @@ resource "yandex_storage_bucket" "main" {
       days = 1
     }
   }
+
+  lifecycle_rule {
+    id      = "photobot-alerts"
+    enabled = true
+    filter {
+      prefix = "alerts/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+
+  lifecycle_rule {
+    id      = "photobot-stats"
+    enabled = true
+    filter {
+      prefix = "stats/"
+    }
+    expiration {
+      days = 400
+    }
+  }
 }
 
 # storage.editor on this one bucket, not on the folder. Authoritative for the

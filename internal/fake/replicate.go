@@ -160,8 +160,10 @@ type Delivery struct {
 // <server>/output/<name>.
 //
 // Errors are problem JSON (title, detail, status) with Content-Type
-// application/problem+json. Choices where the real API could not be copied
-// exactly:
+// application/problem+json; a wrong token answers 401 "Unauthenticated",
+// and FailNext or FailAlways with 402 (out of credit), 401 or 404 and no
+// body answer Replicate's own bodies for those. Choices where the real API
+// could not be copied exactly:
 //   - An unknown or malformed version answers 422 {"title":"Invalid version
 //     or not permitted","detail":"The specified version does not exist (or
 //     perhaps you don't have permission to use it?)"} (a real capture); an
@@ -407,11 +409,24 @@ func (r *Replicate) ExpireOutputs() {
 
 // FailNext makes the next request to endpoint answer status with body
 // (problem JSON made from the status when body is ""; for 429 the real
-// throttling body). Endpoints: "create", "get", "cancel", "secret",
+// throttling body; for 401, 402 and 404 Replicate's own, see
+// accountErrors). Endpoints: "create", "get", "cancel", "secret",
 // "files" (upload), "file" (file get/download), "model",
 // "version", "account", "output" (output downloads). Faults queue.
 func (r *Replicate) FailNext(endpoint string, status int, body string) {
 	r.faults.push(endpoint, fault{status: status, text: body})
+}
+
+// accountErrors are Replicate's answers when the account itself is
+// refused, as captured from the real API: the token (401), the credit
+// (402; before July 2025 accounts without billing got 402 "Billing
+// required"), a model that is not there (404).
+var accountErrors = map[int]string{
+	http.StatusUnauthorized: `{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}`,
+	http.StatusPaymentRequired: `{"title":"Insufficient credit","detail":"You have insufficient credit to run this model. ` +
+		`Go to https://replicate.com/account/billing#billing to purchase credit. ` +
+		`Once you purchase credit, please wait a few minutes before trying again.","status":402}`,
+	http.StatusNotFound: `{"title":"Not found","detail":"Not found.","status":404}`,
 }
 
 // FailNextRetryAfter makes the next request to endpoint answer 429 with
@@ -675,7 +690,9 @@ func (r *Replicate) stall(w http.ResponseWriter, req *http.Request, name string)
 	}
 	body := ft.text
 	if body == "" {
-		if ft.status == http.StatusTooManyRequests {
+		if b, ok := accountErrors[ft.status]; ok {
+			body = b
+		} else if ft.status == http.StatusTooManyRequests {
 			body = `{"detail":"Request was throttled. Expected available in 1 second.","status":429}`
 		} else {
 			b, _ := json.Marshal(problem{Title: http.StatusText(ft.status), Detail: http.StatusText(ft.status), Status: ft.status})

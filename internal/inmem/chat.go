@@ -11,7 +11,7 @@ import (
 )
 
 // Chat is a pipeline.Chat in memory: files to open, and a record of what
-// was sent. Faults are keyed "open", "send", "result" and "answer".
+// was sent. Faults are keyed "open", "send", "result", "png" and "answer".
 type Chat struct {
 	Faults
 	mu      sync.Mutex
@@ -19,6 +19,14 @@ type Chat struct {
 	Sent    []pipeline.Reply
 	Results []pipeline.Result
 	Answers []Answer
+	PNGs    []PNG
+}
+
+// PNG is a recorded image the bot made.
+type PNG struct {
+	ChatID  int64
+	Data    []byte
+	Caption string
 }
 
 // Answer is a recorded answer to a button press.
@@ -72,6 +80,17 @@ func (c *Chat) SendResult(ctx context.Context, r *pipeline.Result) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Results = append(c.Results, *r)
+	return nil
+}
+
+// SendPNG records the image; fault key "png".
+func (c *Chat) SendPNG(ctx context.Context, chatID int64, png []byte, caption string) error {
+	if err := c.take("png"); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.PNGs = append(c.PNGs, PNG{ChatID: chatID, Data: png, Caption: caption})
 	return nil
 }
 
