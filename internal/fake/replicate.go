@@ -179,10 +179,14 @@ type Delivery struct {
 //     API does); its bytes are at urls.get + "/download" (with the bearer
 //     token). A prediction input naming urls.get (or the download URL) is
 //     read from the fake's store, as Replicate resolves its own files.
-//   - Webhooks: "completed" is sent when no filter is given; "start" (status
-//     starting) and "output"/"logs" (one processing webhook before
-//     completion) only when the filter names them, and they are not
-//     retried. The real API sends all events when there is no filter.
+//   - Webhooks: "completed" is sent when no filter is given; "start" and
+//     "output"/"logs" (one processing webhook before completion) only
+//     when the filter names them, and they are not retried. The real API
+//     sends all events when there is no filter. "start" is sent when the
+//     model takes the prediction (after QueueTime), with status
+//     "processing" and started_at set, as Cog does (replicate/cog,
+//     python/cog/server/runner.py: PredictionEventHandler sets both, then
+//     sends START); the docs say "immediately on prediction start".
 //   - Cancel-After takes a Go duration ("5m", "90s") or seconds; when it
 //     passes, a prediction still queued (QueueTime) becomes "aborted", a
 //     running one "canceled". No 5 s minimum is enforced.
@@ -933,12 +937,6 @@ func (r *Replicate) working(n int) {
 // run takes a prediction from starting to its end.
 func (r *Replicate) run(p *rpred, cfg runConfig) {
 	defer r.working(-1)
-	if cfg.wantStart {
-		r.mu.Lock()
-		body, _ := json.Marshal(p.Prediction)
-		r.mu.Unlock()
-		r.attempt(p.Webhook, newWebhookID(), "start", p.ID, body, 1)
-	}
 	if !r.pause(p, cfg.queueTime, false, cfg) {
 		return
 	}
@@ -948,8 +946,14 @@ func (r *Replicate) run(p *rpred, cfg runConfig) {
 		return
 	}
 	p.Status, p.StartedAt, p.Logs = StatusProcessing, time.Now(), "Running prediction...\n"
+	start, _ := json.Marshal(p.Prediction)
 	r.mu.Unlock()
 	r.changed.signal()
+	if cfg.wantStart {
+		// Cog sends it as the model takes the prediction (its
+		// PredictionEventHandler sets processing and started_at first).
+		r.attempt(p.Webhook, newWebhookID(), "start", p.ID, start, 1)
+	}
 
 	status, output, errText, fetched := r.execute(p.ID, p.Input, cfg)
 	if cfg.wantIO {
