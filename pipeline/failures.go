@@ -48,6 +48,9 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		text = j.w.Busy
 	}
 	j.done(cctx)
+	if j.posted != 0 { // a replied job's status says it
+		return &Response{Reply: &Reply{ChatID: j.photo.ChatID, Edit: j.posted, Text: text}}, nil
+	}
 	return reply(j.photo, text), nil
 }
 
@@ -107,7 +110,7 @@ func (j *job) pressFailed(ctx context.Context, text string, kind failureKind) *R
 	case !j.press.OnText:
 		return reply(j.photo, text) // under a result: a message of its own
 	}
-	buttons := j.b.effectButtons(j.w, j.effect)
+	buttons := j.b.resultButtons(j.w, j.effect, "")
 	if kind == transient {
 		buttons = j.w.menu
 	}
