@@ -98,7 +98,7 @@ func (b *Bot) started(ctx context.Context, o *Outcome) error {
 	} else {
 		w := b.wordsFor(task.Language)
 		r := &Reply{ChatID: task.ChatID, Edit: task.Status,
-			Text: fmt.Sprintf(w.Running, e.Title.In(w.lang), elapsed(b.now().Sub(time.Unix(task.Timestamp, 0))))}
+			Text: fmt.Sprintf(w.Running, e.Title.In(w.lang), elapsed(time.Duration(b.now().Unix()-task.Timestamp)*time.Second))}
 		if task.Cancel != "" {
 			r.Buttons = [][]Button{{{Text: w.ButtonCancel, Data: task.Cancel}}}
 		}
