@@ -20,7 +20,7 @@ func TestQuestionAndItsAnswer(t *testing.T) {
 	}
 	const chat = 42
 	tg.AddUserMessage(map[string]any{"message_id": 7, "date": time.Now().Unix(), "chat": map[string]any{"id": chat, "type": "private"},
-		"from": map[string]any{"id": chat, "is_bot": false, "first_name": "Anna"},
+		"from":  map[string]any{"id": chat, "is_bot": false, "first_name": "Anna"},
 		"photo": []map[string]any{{"file_id": "AgACphoto", "file_unique_id": "u", "width": 800, "height": 600}}})
 	placeholder := strings.Repeat("в", 70) // cut to 64
 	id, err := c.Post(context.Background(), &pipeline.Reply{ChatID: chat, Text: "✏️ Restyle: describe the style", ReplyTo: 7,
