@@ -172,7 +172,8 @@ type Delivery struct {
 //     "- input: image is required\n", "- version is required\n",
 //     "- input: Invalid type. Expected: object, given: string\n", bad
 //     webhook_events_filter values, a webhook that is not an http(s) URL.
-//     Only the model's ImageField is required; other fields are not typed.
+//     Only the model's ImageField is required, and the fields of
+//     RequireInputs; other fields are not typed.
 //   - A body that is not JSON answers 400 "Invalid JSON"; a file upload
 //     without a "content" part 400 "Bad Request".
 //   - urls.get of an uploaded file answers the file object (as the real
@@ -272,6 +273,7 @@ type rversion struct {
 	model     *rmodel
 	id        string
 	fields    []string
+	required  []string // besides ImageField (RequireInputs)
 	createdAt time.Time
 }
 
@@ -365,6 +367,18 @@ func (r *Replicate) SetModel(owner, name, versionID string, inputFields ...strin
 	m.latest = v
 	r.versions[versionID] = v
 	return versionID
+}
+
+// RequireInputs makes fields required inputs of the latest version of
+// owner/name (set with SetModel), besides ImageField: its schema lists
+// them as required, and a prediction without them answers 422 "- input:
+// <field> is required".
+func (r *Replicate) RequireInputs(owner, name string, fields ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.models[owner+"/"+name]; m != nil {
+		m.latest.required = append(m.latest.required, fields...)
+	}
 }
 
 func (r *Replicate) imageFieldLocked() string {
@@ -808,6 +822,11 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 		if v != nil && contains(v.fields, cfg.imageField) {
 			if s, _ := input[cfg.imageField].(string); s == "" {
 				errs = append(errs, invalidField{"required", "input", cfg.imageField + " is required"})
+			}
+		}
+		for _, f := range requiredOf(v) {
+			if _, ok := input[f]; !ok {
+				errs = append(errs, invalidField{"required", "input", f + " is required"})
 			}
 		}
 	}
@@ -1408,6 +1427,7 @@ func (r *Replicate) openAPISchema(v *rversion) any {
 		}
 		props[f] = prop
 	}
+	required = append(required, v.required...)
 	sort.Strings(required)
 	input := map[string]any{"type": "object", "title": "Input", "properties": props}
 	if len(required) > 0 {
@@ -1422,6 +1442,13 @@ func (r *Replicate) openAPISchema(v *rversion) any {
 			"Output": map[string]any{"type": "string", "title": "Output", "format": "uri"},
 		}},
 	}
+}
+
+func requiredOf(v *rversion) []string {
+	if v == nil {
+		return nil
+	}
+	return v.required
 }
 
 func titleCase(s string) string {
