@@ -53,7 +53,7 @@ func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Respons
 		}
 		return nil, nil
 	}
-	if r, err, ok := b.replied(ctx, update, msg, w); ok {
+	if r, ok, err := b.replied(ctx, update, msg, w); ok {
 		return r, err // a prompt (prompts.go)
 	}
 	if msg.File == nil {

@@ -101,22 +101,22 @@ func (j *job) askForPress(ctx context.Context) (*Response, error) {
 // replied handles a message that replies to one of the bot's messages:
 // when that message is a question, the reply is its prompt. ok is false
 // for any other reply, which is then an ordinary message.
-func (b *Bot) replied(ctx context.Context, update int64, msg *Message, w *words) (r *Response, err error, ok bool) {
+func (b *Bot) replied(ctx context.Context, update int64, msg *Message, w *words) (r *Response, ok bool, err error) {
 	to := msg.ReplyTo
 	if to == nil || to.From == nil || !to.From.Bot || msg.File != nil && msg.File.Image {
-		return nil, nil, false // a photo replying to anything is a photo
+		return nil, false, nil // a photo replying to anything is a photo
 	}
 	q, err := b.loadQuestion(ctx, msg.ChatID, to.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, nil, false
+		return nil, false, nil
 	case err != nil:
 		b.log.Warn("cannot read the question a reply answers; Telegram will retry", "update_id", update, "err", err)
-		return nil, err, true
+		return nil, true, err
 	}
 	e := b.effect[q.Effect]
 	if e == nil {
-		return reply(msg, w.EffectGone), nil, true
+		return reply(msg, w.EffectGone), true, nil
 	}
 	photo := &Message{ID: q.Photo, ChatID: msg.ChatID, Private: msg.Private, From: msg.From, Date: msg.Date,
 		File: &File{ID: q.File, Image: true}}
@@ -124,18 +124,18 @@ func (b *Bot) replied(ctx context.Context, update int64, msg *Message, w *words)
 	j.prompt, j.reply, j.keep = strings.TrimSpace(msg.Text), msg, true
 	if c, _ := commandOf(msg.Text); c == "cancel" {
 		b.forgetQuestion(ctx, msg.ChatID, to.ID)
-		return reply(msg, w.AskCanceled), nil, true
+		return reply(msg, w.AskCanceled), true, nil
 	}
 	if note := j.promptProblem(msg); note != "" {
 		r, err := j.askForPhoto(ctx, note)
-		return r, err, true
+		return r, true, err
 	}
 	// One prediction per reply, however often Telegram delivers it (an
 	// edit of the reply comes as an edited_message, which the bot does
 	// not take).
 	j.claim = choiceKey(msg.ChatID, msg.ID, button{act: actReply, effect: e.ID}.choice())
 	r, err = j.start(ctx)
-	return r, err, true
+	return r, true, err
 }
 
 // promptProblem is what is wrong with a reply as a prompt: "" when
