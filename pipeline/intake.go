@@ -281,8 +281,8 @@ func (j *job) acquire(ctx context.Context) error {
 // is not a duplicate or a limit is told later, by failed.
 func (j *job) acknowledge(ctx context.Context, err error) {
 	if j.press == nil {
-		if j.reply != nil && err == nil {
-			j.postStatus(ctx)
+		if err == nil && (j.reply != nil || j.effect.Progress) {
+			j.postStatus(ctx) // progress.go
 		}
 		return
 	}

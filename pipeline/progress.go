@@ -41,15 +41,20 @@ func (j *job) cancelData() string {
 	return ""
 }
 
-// postStatus posts the status of a job a reply started, before the
-// prediction exists (as a press's status is shown), so that it can never
-// come after the result. It replies to the photo, as a menu does: the
-// buttons it gets at the end find the photo by it.
+// postStatus posts the status of a job a reply started, or a photo of an
+// effect with progress (instead of "accepted", which has no id to edit),
+// before the prediction exists (as a press's status is shown), so that it
+// can never come after the result. It replies to the photo, as a menu
+// does: the buttons it gets at the end find the photo by it. A photo's
+// job has no Cancel (its claim is the update's, which no button names).
 func (j *job) postStatus(ctx context.Context) {
 	cctx, cancel := j.b.call(ctx)
 	defer cancel()
-	id, err := j.b.chat.Post(cctx, &Reply{ChatID: j.photo.ChatID, Text: j.statusText(), ReplyTo: j.photo.ID,
-		Buttons: [][]Button{{{Text: j.w.ButtonCancel, Data: j.cancelData()}}}})
+	r := &Reply{ChatID: j.photo.ChatID, Text: j.statusText(), ReplyTo: j.photo.ID}
+	if data := j.cancelData(); data != "" {
+		r.Buttons = [][]Button{{{Text: j.w.ButtonCancel, Data: data}}}
+	}
+	id, err := j.b.chat.Post(cctx, r)
 	if err != nil {
 		j.log.Info("the status was not shown", "err", err)
 		return

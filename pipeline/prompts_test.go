@@ -370,3 +370,29 @@ func TestTheStatusOfARepliedPromptCancelsIt(t *testing.T) {
 		t.Errorf("canceled %q", canceled)
 	}
 }
+
+// A photo that starts an effect with progress by itself gets a status it
+// can change (an "accepted" sent in the webhook's answer has no id).
+func TestACaptionedPhotoOfAnEffectWithProgressGetsAStatus(t *testing.T) {
+	c := newCore(t, func(o *pipeline.Options) { o.Effects = []pipeline.Effect{upscale, kontext} })
+	photo := c.photo(7, "en")
+	photo.Message.Caption = "/kontext oil painting"
+	r, err := c.handle(photo)
+	if err != nil || r == nil || r.PredictionID == "" || r.Reply != nil {
+		t.Fatalf("photo: %+v, %v; want a prediction told by a posted status", r, err)
+	}
+	sent, _, _ := c.chat.Record()
+	status := sent[len(sent)-1]
+	task := c.task(r.PredictionID)
+	if !strings.Contains(status.Text, "waiting for the model") || status.ReplyTo != photo.Message.ID || len(status.Buttons) != 0 ||
+		task == nil || task.Status != c.chat.Posted[len(sent)-1] || task.Prompt != "oil painting" || task.PromptKept {
+		t.Fatalf("status %+v, task %+v", status, task)
+	}
+	if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Processing}); err != nil {
+		t.Fatal(err)
+	}
+	sent, _, _ = c.chat.Record()
+	if e := sent[len(sent)-1]; e.Edit != task.Status || !strings.Contains(e.Text, "processing") || len(e.Buttons) != 0 {
+		t.Errorf("after the start: %+v", e)
+	}
+}
