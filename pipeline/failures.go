@@ -42,6 +42,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		if age := j.b.now().Sub(j.photo.Date); age <= GiveUpAfter {
 			j.log.Warn("transient failure; Telegram will retry", "err", err)
 			j.b.release(cctx, j.lease)
+			j.statusRetried(cctx) // progress.go
 			return nil, err
 		}
 		j.log.Error("giving up on a photo after transient failures", "age", j.b.now().Sub(j.photo.Date).Round(time.Second).String(), "err", err)

@@ -62,6 +62,21 @@ func (j *job) postStatus(ctx context.Context) {
 	j.posted = id
 }
 
+// statusRetried changes a posted status whose job failed for now:
+// Telegram delivers the update again, and the retry posts its own.
+func (j *job) statusRetried(ctx context.Context) {
+	if j.posted == 0 {
+		return
+	}
+	cctx, cancel := j.b.call(ctx)
+	defer cancel()
+	err := j.b.chat.Send(cctx, &Reply{ChatID: j.photo.ChatID, Edit: j.posted,
+		Text: fmt.Sprintf(j.w.Retrying, j.effect.Title.In(j.w.lang))})
+	if err != nil {
+		j.log.Info("the status was not updated", "err", err)
+	}
+}
+
 // progressTask records the status in the task: a replied job's posted
 // status, and the Cancel that a start's edit keeps.
 func (j *job) progressTask(t *Task) {

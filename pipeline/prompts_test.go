@@ -396,3 +396,30 @@ func TestACaptionedPhotoOfAnEffectWithProgressGetsAStatus(t *testing.T) {
 		t.Errorf("after the start: %+v", e)
 	}
 }
+
+// A reply whose prediction fails for now: Telegram delivers it again; the
+// status it posted says so, and the retry posts its own.
+func TestATransientFailureOfARepliedPromptIsRetried(t *testing.T) {
+	c := newCore(t, func(o *pipeline.Options) { o.Effects = []pipeline.Effect{kontext} })
+	if _, err := c.handle(c.photo(7, "en")); err != nil {
+		t.Fatal(err)
+	}
+	_, qid := c.asked()
+	reply := c.answer(7, qid, "anime")
+	c.models.FailNext("create", fmt.Errorf("connection reset"))
+	if r, err := c.handle(reply); err == nil {
+		t.Fatalf("first delivery: %+v; want an error, for Telegram to retry", r)
+	}
+	sent, _, _ := c.chat.Record()
+	first := c.chat.Posted[len(sent)-2]
+	if e := sent[len(sent)-1]; e.Edit != first || e.Text != "⏳ Restyle: the service is busy, trying again…" || len(e.Buttons) != 0 {
+		t.Errorf("the first status after the failure: %+v", e)
+	}
+	r, err := c.handle(reply)
+	if err != nil || r == nil || r.PredictionID == "" {
+		t.Fatalf("redelivery: %+v, %v", r, err)
+	}
+	if task := c.task(r.PredictionID); task == nil || task.Status == first || task.Status == 0 {
+		t.Errorf("task %+v: want the retry's own status", task)
+	}
+}

@@ -12,8 +12,9 @@ type promptTexts struct {
 	PromptLine    string // %s: the prompt, under a result
 	ButtonPrompt  string
 
-	Waiting string // %s: the effect
-	Running string // %s: the effect, %s: the time since it was asked (0:42)
+	Waiting  string // %s: the effect
+	Running  string // %s: the effect, %s: the time since it was asked (0:42)
+	Retrying string // %s: the effect
 }
 
 var ruPrompt = promptTexts{
@@ -26,8 +27,9 @@ var ruPrompt = promptTexts{
 	PromptLine:    "✏️ %s",
 	ButtonPrompt:  "✏️ Другой запрос",
 
-	Waiting: "⏳ %s — жду модель (она может запускаться, это бывает несколько минут)…",
-	Running: "⚙️ %s — обрабатываю (%s)…",
+	Waiting:  "⏳ %s — жду модель (она может запускаться, это бывает несколько минут)…",
+	Running:  "⚙️ %s — обрабатываю (%s)…",
+	Retrying: "⏳ %s — сервис перегружен, пробую ещё раз…",
 }
 
 var enPrompt = promptTexts{
@@ -40,6 +42,7 @@ var enPrompt = promptTexts{
 	PromptLine:    "✏️ %s",
 	ButtonPrompt:  "✏️ Another prompt",
 
-	Waiting: "⏳ %s: waiting for the model (it may be starting up, this can take a few minutes)…",
-	Running: "⚙️ %s: processing (%s)…",
+	Waiting:  "⏳ %s: waiting for the model (it may be starting up, this can take a few minutes)…",
+	Running:  "⚙️ %s: processing (%s)…",
+	Retrying: "⏳ %s: the service is busy, trying again…",
 }
