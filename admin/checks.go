@@ -90,20 +90,7 @@ func checkEffect(ctx context.Context, r *report, rc Models, cfg *config.Config, 
 		r.warn(name, m.Short()+": a bare version id cannot be looked up", "give the model as owner/name:version to have it checked")
 		return true
 	}
-	names := info.InputNames()
-	slices.Sort(names)
-	field := "the effect's image_field"
-	if cfg.Model != (replicate.Model{}) { // the one effect of REPLICATE_MODEL
-		field = "REPLICATE_IMAGE_FIELD"
-	}
-	if len(names) > 0 && !slices.Contains(names, e.ImageField) {
-		r.fail(name, fmt.Sprintf("%s has no input %q; its inputs: %s", m.Short(), e.ImageField, strings.Join(names, ", ")),
-			"set "+field+" to the model's image input")
-		return false
-	}
-	if e.PromptField != "" && len(names) > 0 && !slices.Contains(names, e.PromptField) {
-		r.fail(name, fmt.Sprintf("%s has no input %q for the caption; its inputs: %s", m.Short(), e.PromptField, strings.Join(names, ", ")),
-			"set the prompt field (REPLICATE_PROMPT_FIELD, or the effect's prompt_field) to one of them, or leave it unset")
+	if !checkInputs(r, name, m, e, info, cfg.Model != (replicate.Model{})) {
 		return false
 	}
 	r.ok(name, fmt.Sprintf("%s takes %q", m.Short(), e.ImageField))

@@ -58,11 +58,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var following sync.WaitGroup
 	defer r.drain(stop, &following)
-	followOn := func(id string) {
+	followOn := func(id string, progress bool) {
 		following.Add(1)
 		go func() {
 			defer following.Done()
-			r.follow(fctx, id)
+			r.follow(fctx, id, progress)
 		}()
 	}
 	if err := r.checkWebhook(ctx); err != nil {
@@ -105,7 +105,7 @@ func (r *Runner) checkWebhook(ctx context.Context) error {
 // poll asks for updates until ctx ends, and hands each batch to the core.
 // An empty poll is no failure; a failed one backs off (or waits as long as
 // flood control says).
-func (r *Runner) poll(ctx context.Context, followOn func(id string)) error {
+func (r *Runner) poll(ctx context.Context, followOn func(id string, progress bool)) error {
 	var offset int64
 	wait := time.Duration(0)
 	for ctx.Err() == nil {
@@ -142,7 +142,7 @@ func (r *Runner) poll(ctx context.Context, followOn func(id string)) error {
 // handleBatch handles a batch of updates, Parallel at a time, and returns
 // the next offset. Telegram forgets updates below it: so it is asked for
 // only once all of this batch is handled.
-func (r *Runner) handleBatch(ctx context.Context, updates []*pipeline.Update, followOn func(id string)) int64 {
+func (r *Runner) handleBatch(ctx context.Context, updates []*pipeline.Update, followOn func(id string, progress bool)) int64 {
 	sem := make(chan struct{}, r.Parallel)
 	var batch sync.WaitGroup
 	for _, u := range updates {
@@ -150,8 +150,8 @@ func (r *Runner) handleBatch(ctx context.Context, updates []*pipeline.Update, fo
 		sem <- struct{}{}
 		go func(u *pipeline.Update) {
 			defer func() { <-sem; batch.Done() }()
-			if id := r.handle(ctx, u); id != "" {
-				followOn(id)
+			if id, progress := r.handle(ctx, u); id != "" {
+				followOn(id, progress)
 			}
 		}(u)
 	}
@@ -160,7 +160,7 @@ func (r *Runner) handleBatch(ctx context.Context, updates []*pipeline.Update, fo
 }
 
 // resume follows the predictions of the tasks a stopped Run left.
-func (r *Runner) resume(ctx context.Context, follow func(id string)) {
+func (r *Runner) resume(ctx context.Context, follow func(id string, progress bool)) {
 	if r.Tasks == nil {
 		return
 	}
@@ -170,7 +170,7 @@ func (r *Runner) resume(ctx context.Context, follow func(id string)) {
 		return
 	}
 	for _, id := range ids {
-		follow(id)
+		follow(id, false) // its status was told when it started
 	}
 	if len(ids) > 0 {
 		r.Log.Info("following the predictions an earlier run left", "count", len(ids))
@@ -197,8 +197,9 @@ func (r *Runner) drain(stop context.CancelFunc, following *sync.WaitGroup) {
 
 // handle runs one update until it no longer fails transiently, like
 // Telegram's redelivery of a webhook, then sends the reply. It returns the
-// prediction to follow, if one was started.
-func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string) {
+// prediction to follow, if one was started, and whether its start is
+// told (the effect's progress).
+func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string, progress bool) {
 	wait := r.Interval
 	for {
 		// An attempt under way when ctx ends runs to its end, as a
@@ -206,7 +207,7 @@ func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Bot.Deadline())
 		resp, err := r.Bot.HandleUpdate(hctx, u)
 		if err == nil && resp != nil {
-			started = resp.PredictionID
+			started, progress = resp.PredictionID, resp.Progress
 			if resp.Reply != nil {
 				if err := r.Telegram.Send(hctx, resp.Reply); err != nil {
 					// As a webhook's answer would be: not retried.
@@ -216,18 +217,20 @@ func (r *Runner) handle(ctx context.Context, u *pipeline.Update) (started string
 		}
 		cancel()
 		if err == nil || ctx.Err() != nil {
-			return started
+			return started, progress
 		}
 		r.Log.Warn("update failed; retrying", "update_id", u.ID, "err", err, "wait", wait.String())
 		if !retry.Sleep(ctx, wait) {
-			return ""
+			return "", false
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
 }
 
-// follow polls a prediction until it ends, then delivers it.
-func (r *Runner) follow(ctx context.Context, id string) {
+// follow polls a prediction until it ends, then delivers it. With
+// progress, the first poll that sees it processing is told to the bot
+// once, as Replicate's start event would be (run has no webhooks).
+func (r *Runner) follow(ctx context.Context, id string, progress bool) {
 	wait := r.Interval
 	for {
 		if !retry.Sleep(ctx, wait) {
@@ -246,6 +249,10 @@ func (r *Runner) follow(ctx context.Context, id string) {
 			continue
 		}
 		if !p.Terminal() {
+			if progress && p.Status == pipeline.Processing {
+				progress = false
+				r.tellStarted(ctx, p)
+			}
 			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, r.Bot.Deadline())
@@ -255,5 +262,14 @@ func (r *Runner) follow(ctx context.Context, id string) {
 			return
 		}
 		r.Log.Warn("delivery failed; retrying", "prediction_id", id, "err", err)
+	}
+}
+
+// tellStarted tells the bot a prediction's model runs.
+func (r *Runner) tellStarted(ctx context.Context, p *replicate.Prediction) {
+	hctx, cancel := context.WithTimeout(ctx, r.Bot.Deadline())
+	defer cancel()
+	if err := r.Bot.HandlePrediction(hctx, p.Outcome()); err != nil {
+		r.Log.Info("start not told", "prediction_id", p.ID, "err", err)
 	}
 }

@@ -36,10 +36,17 @@ func local(t *testing.T) (*longpoll.Runner, *fake.Telegram, *fake.Replicate, str
 // runner is `photobot run` on dir, as cmd/photobot wires it.
 func runner(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string) *longpoll.Runner {
 	t.Helper()
-	vars := map[string]string{
-		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
-		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": dir,
+	return runnerWith(t, tg, rp, dir, map[string]string{"REPLICATE_MODEL": "acme/photo-restore"})
+}
+
+// runnerWith is runner with the model's variables in vars.
+func runnerWith(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string, vars map[string]string) *longpoll.Runner {
+	t.Helper()
+	for k, v := range map[string]string{
+		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken, "DATA_DIR": dir,
 		"TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL,
+	} {
+		vars[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Run)
 	if err != nil {

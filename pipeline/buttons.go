@@ -1,6 +1,9 @@
 package pipeline
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // What a button of the bot says when pressed: Telegram gives its data back
 // in the press (at most 64 bytes). Every producer and consumer of button
@@ -8,31 +11,46 @@ import "strings"
 //
 //	e:<effect>    an effect of a menu
 //	a:<effect>    Again, under a result
+//	a:<effect>:<prediction>  Again of a prompted result: its prompt is
+//	              kept under the prediction's id (prompts.go)
+//	p:<effect>    Another prompt: ask for a new one (prompts.go)
 //	m             the menu again
 //	x:<e|a>_<effect>  Cancel of the prediction that button of the same
 //	              message started (found by its claim)
+//	x:r_<effect>_<message>  Cancel of the prediction the user's reply
+//	              <message> (a prompt) started
 type action byte
 
 const (
 	actChoose action = 'e'
 	actAgain  action = 'a'
+	actPrompt action = 'p'
 	actMenu   action = 'm'
 	actCancel action = 'x'
+	// actReply is no button: a prompt replied to the bot's question. It
+	// names the prediction a reply started, for its Cancel.
+	actReply action = 'r'
 )
 
 // button is a button's data, parsed.
 type button struct {
 	act    action
-	effect string // the effect of choose and again; of the started button, for cancel
+	effect string // the effect of choose, again and prompt; of the started button, for cancel
 	of     action // cancel: the action of the button whose prediction it stops
+	ref    string // again: the prediction whose prompt it repeats ("" for none)
+	reply  int    // cancel of a reply: the user's reply that started it
 }
 
 func (d button) String() string {
-	switch d.act {
-	case actMenu:
+	switch {
+	case d.act == actMenu:
 		return "m"
-	case actCancel:
+	case d.act == actCancel && d.of == actReply:
+		return "x:r_" + d.effect + "_" + strconv.Itoa(d.reply)
+	case d.act == actCancel:
 		return "x:" + string(d.of) + "_" + d.effect
+	case d.act == actAgain && d.ref != "":
+		return "a:" + d.effect + ":" + d.ref
 	}
 	return string(d.act) + ":" + d.effect
 }
@@ -52,14 +70,37 @@ func parseButton(s string) (d button, ok bool) {
 		return button{}, false
 	}
 	switch a := action(kind[0]); a {
-	case actChoose, actAgain:
+	case actChoose, actPrompt:
 		return button{act: a, effect: arg}, arg != ""
+	case actAgain:
+		effect, ref, _ := strings.Cut(arg, ":")
+		return button{act: a, effect: effect, ref: ref}, effect != "" && (ref == "" || validPredictionID(ref))
 	case actCancel:
-		of, effect, found := strings.Cut(arg, "_")
-		if !found || len(of) != 1 || (action(of[0]) != actChoose && action(of[0]) != actAgain) || effect == "" {
+		return parseCancel(arg)
+	}
+	return button{}, false
+}
+
+// parseCancel reads the argument of a Cancel: "e_<effect>", "a_<effect>"
+// or "r_<effect>_<message>".
+func parseCancel(arg string) (button, bool) {
+	of, effect, found := strings.Cut(arg, "_")
+	if !found || len(of) != 1 || effect == "" {
+		return button{}, false
+	}
+	switch action(of[0]) {
+	case actChoose, actAgain:
+		return button{act: actCancel, of: action(of[0]), effect: effect}, true
+	case actReply:
+		i := strings.LastIndexByte(effect, '_')
+		if i <= 0 {
 			return button{}, false
 		}
-		return button{act: actCancel, of: action(of[0]), effect: effect}, true
+		reply, err := strconv.Atoi(effect[i+1:])
+		if err != nil || reply <= 0 {
+			return button{}, false
+		}
+		return button{act: actCancel, of: actReply, effect: effect[:i], reply: reply}, true
 	}
 	return button{}, false
 }

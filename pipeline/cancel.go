@@ -21,7 +21,7 @@ type pressed struct {
 // no result is sent even if the model finishes), stopped at Replicate, the
 // user's slot freed, and the status says so.
 func (b *Bot) cancel(ctx context.Context, p *pressed, x button) (*Response, error) {
-	claim, ok := b.cancelable(ctx, p, button{act: x.of, effect: x.effect})
+	claim, ok := b.cancelable(ctx, p, button{act: x.of, effect: x.effect, reply: x.reply})
 	if !ok {
 		return nil, nil
 	}
@@ -60,7 +60,11 @@ func (b *Bot) cancel(ctx context.Context, p *pressed, x button) (*Response, erro
 // cancelable finds the prediction the button started pressed, by its
 // claim; when there is none (yet), the presser is told.
 func (b *Bot) cancelable(ctx context.Context, p *pressed, started button) (leaseRecord, bool) {
-	claim, found := b.readLease(ctx, choiceKey(p.ChatID, p.MessageID, started.choice()))
+	message := p.MessageID
+	if started.act == actReply {
+		message = started.reply // a reply's claim is keyed by the reply
+	}
+	claim, found := b.readLease(ctx, choiceKey(p.ChatID, message, started.choice()))
 	switch id := claim.PredictionID; {
 	case !found || claim.State != stateWorking && !validPredictionID(id):
 		p.answer(p.w.NothingToCancel, false)
@@ -102,7 +106,7 @@ func (b *Bot) cancelersTask(ctx context.Context, p *pressed, claim leaseRecord, 
 // the effect's buttons back (a result), or "canceled" with them (a text).
 func (d *delivery) canceledStatus(pressedMessage int) *Reply {
 	t, e := d.task, d.effect()
-	buttons := d.b.effectButtons(d.w, e)
+	buttons := d.buttons()
 	if t.StatusButtons {
 		return &Reply{ChatID: t.ChatID, Edit: t.Status, ButtonsOnly: true, Buttons: buttons}
 	}

@@ -19,7 +19,7 @@ func (b *Bot) HandlePrediction(ctx context.Context, o *Outcome) error {
 		return ErrInvalidPrediction
 	}
 	if !o.Terminal() {
-		return nil // only the final state is delivered
+		return b.started(ctx, o) // the model started: the status may say so (progress.go)
 	}
 	d := &delivery{b: b, o: o, log: b.log.With("prediction_id", o.ID, "status", o.Status)}
 	claimed := make(chan error, 1)
@@ -134,7 +134,7 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 	}
 	d.log.Error("the result could not be sent after several attempts (too big to transfer in time?); telling the user",
 		"attempts", d.lease.attempts+1, "err", err)
-	buttons := d.b.effectButtons(d.w, d.effect())
+	buttons := d.buttons()
 	text := d.w.TooSlow
 	if buttons != nil {
 		text = d.w.TooSlowAgain
@@ -225,14 +225,16 @@ func (d *delivery) forget(ctx context.Context, slot bool) {
 // the prediction's status, when it has one, says it is over.
 func (d *delivery) send(ctx context.Context) error {
 	w, o, e := d.w, d.o, d.effect()
-	title, buttons := e.Title.In(w.lang), d.b.effectButtons(w, e)
+	title, buttons := e.Title.In(w.lang), d.buttons()
 	if o.Status != Succeeded || len(o.Files) == 0 && o.Text == "" {
+		d.startSettled(ctx)
 		return d.failure(ctx, d.outcomeText(), buttons)
 	}
 	// The status changes while the result travels: nothing waits for it.
 	status := make(chan struct{})
 	go func() {
 		defer close(status)
+		d.startSettled(ctx)
 		switch {
 		case d.task.Status == 0:
 		case d.task.StatusButtons: // the older result: its buttons move to the new one
@@ -246,7 +248,7 @@ func (d *delivery) send(ctx context.Context) error {
 		return d.text(ctx, shorten(o.Text, 4096), buttons)
 	}
 	err := d.b.chat.SendResult(ctx, &Result{ChatID: d.task.ChatID, ReplyTo: d.task.MessageID, Files: o.Files,
-		As: e.Send, Caption: w.caption(title, o.Took), Name: e.ID, Buttons: buttons})
+		As: e.Send, Caption: d.caption(title), Name: e.ID, Buttons: buttons})
 	if errors.Is(err, ErrFileGone) || errors.Is(err, ErrConfig) {
 		// The file itself was refused or is gone: say so rather than nothing.
 		d.log.Warn("result refused by Telegram", "err", err)

@@ -44,6 +44,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		if age := j.b.now().Sub(j.photo.Date); age <= GiveUpAfter {
 			j.log.Warn("transient failure; Telegram will retry", "err", err)
 			j.b.release(cctx, j.lease)
+			j.statusRetried(cctx) // progress.go
 			return nil, err
 		}
 		j.log.Error("giving up on a photo after transient failures", "age", j.b.now().Sub(j.photo.Date).Round(time.Second).String(), "err", err)
@@ -51,6 +52,9 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 	}
 	j.countIntake(cctx, err, kind, retry)
 	j.done(cctx)
+	if j.posted != 0 { // a replied job's status says it
+		return &Response{Reply: &Reply{ChatID: j.photo.ChatID, Edit: j.posted, Text: text}}, nil
+	}
 	return reply(j.photo, text), nil
 }
 
@@ -110,7 +114,7 @@ func (j *job) pressFailed(ctx context.Context, text string, kind failureKind) *R
 	case !j.press.OnText:
 		return reply(j.photo, text) // under a result: a message of its own
 	}
-	buttons := j.b.effectButtons(j.w, j.effect)
+	buttons := j.b.resultButtons(j.w, j.effect, "")
 	if kind == transient {
 		buttons = j.w.menu
 	}

@@ -21,6 +21,9 @@ import (
 type Response struct {
 	Reply        *Reply
 	PredictionID string
+	// Progress: the prediction's effect reports when the model starts
+	// (a poller tells HandlePrediction when it sees it processing).
+	Progress bool
 }
 
 // HandleUpdate is what happens when a Telegram update arrives: a message
@@ -56,6 +59,9 @@ func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Respons
 		}
 		return nil, nil
 	}
+	if r, ok, err := b.replied(ctx, update, msg, w); ok {
+		return r, err // a prompt (prompts.go)
+	}
 	if msg.File == nil {
 		switch {
 		case command == "effects" && !b.single():
@@ -79,6 +85,9 @@ func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Respons
 		return &Response{Reply: &Reply{ChatID: msg.ChatID, Text: w.Choose, ReplyTo: msg.ID, Buttons: w.menu}}, nil
 	}
 	j := b.newJob(update, msg, msg.From, e, w)
+	if j.needsPrompt() {
+		return j.askForPhoto(ctx, "")
+	}
 	j.claim = updateKey(update)
 	return j.start(ctx)
 }
@@ -116,7 +125,7 @@ func (j *job) status() *Reply {
 		return &Reply{ChatID: p.ChatID, Edit: p.MessageID, ButtonsOnly: true,
 			Buttons: [][]Button{{{Text: "⏳ " + j.w.ButtonCancel, Data: cancel}}}}
 	}
-	return &Reply{ChatID: p.ChatID, Edit: p.MessageID, Text: fmt.Sprintf(j.w.Processing, j.effect.Title.In(j.w.lang)),
+	return &Reply{ChatID: p.ChatID, Edit: p.MessageID, Text: j.statusText(),
 		Buttons: [][]Button{{{Text: j.w.ButtonCancel, Data: cancel}}}}
 }
 
@@ -159,6 +168,9 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 	}
 	j := b.newJob(update, p.Photo, &p.From, e, w)
 	j.press, j.answer, j.started = p, answer, d
+	if r, asked := j.promptFirst(ctx, d); asked {
+		return r, nil
+	}
 	// One prediction per button of a message, whoever presses it and how
 	// often: a double tap, two devices, a redelivery.
 	j.claim = choiceKey(p.ChatID, p.MessageID, d.choice())
@@ -175,6 +187,12 @@ type job struct {
 	user   *User    // who asked: the sender, or who pressed the button
 	effect *Effect
 	prompt string // what the model is told besides the photo; "" for none
+	// reply is the user's reply to a question, whose text is the prompt
+	// (prompts.go); nil for none. keep: the prompt is kept for Again.
+	reply *Message
+	keep  bool
+	// posted is the status posted for a job a reply started.
+	posted int
 	w      *words
 	log    *slog.Logger
 
@@ -269,6 +287,9 @@ func (j *job) acquire(ctx context.Context) error {
 // is not a duplicate or a limit is told later, by failed.
 func (j *job) acknowledge(ctx context.Context, err error) {
 	if j.press == nil {
+		if err == nil && (j.reply != nil || j.effect.Progress) {
+			j.postStatus(ctx) // progress.go
+		}
 		return
 	}
 	j.answered = true
@@ -299,7 +320,7 @@ func (j *job) acknowledge(ctx context.Context, err error) {
 func (j *job) create(ctx context.Context) (string, error) {
 	b := j.b
 	req := j.effect.request(j.url, j.prompt)
-	req.Webhook, req.Deadline = b.opt.WebhookURL, b.opt.PredictionDeadline
+	req.Webhook, req.Deadline, req.Progress = b.opt.WebhookURL, b.opt.PredictionDeadline, j.effect.Progress
 	cctx, cancel := b.createCall(ctx)
 	defer cancel()
 	id, err := b.models.Create(cctx, req)
@@ -336,6 +357,9 @@ func (j *job) record(ctx context.Context, id string) (tell bool, err error) {
 	go func() { finished <- j.b.finish(ctx, j.claim, stateDone, id) }()
 	firstOfAlbum := make(chan bool, 1)
 	go func() { firstOfAlbum <- j.firstOfAlbum(ctx) }()
+	keptPrompt := make(chan struct{})
+	go func() { defer close(keptPrompt); j.keepPrompt(ctx, id) }()
+	defer func() { <-keptPrompt }()
 	saveErr := j.b.saveTask(ctx, id, j.task())
 	finishErr := <-finished
 	tell = <-firstOfAlbum
@@ -358,6 +382,8 @@ func (j *job) task() *Task {
 	if j.press != nil {
 		t.Status, t.StatusButtons = j.press.MessageID, !j.press.OnText
 	}
+	j.progressTask(t)
+	j.promptTask(t)
 	return t
 }
 
@@ -365,9 +391,9 @@ func (j *job) task() *Task {
 // press's status already says it.
 func (j *job) announce(id string, tell bool) *Response {
 	j.log.Info("photo accepted", "image", j.image)
-	r := &Response{PredictionID: id}
+	r := &Response{PredictionID: id, Progress: j.effect.Progress}
 	switch {
-	case j.press != nil:
+	case j.press != nil, j.posted != 0:
 	case !tell:
 	case j.photo.Album != "":
 		r.Reply = reply(j.photo, j.w.AcceptedAlbum).Reply

@@ -79,6 +79,20 @@ func choiceKey(chatID int64, messageID int, effect string) string {
 	return choicePrefix + strconv.FormatInt(chatID, 10) + "_" + strconv.Itoa(messageID) + "_" + safeKey(effect) + ".json"
 }
 
+// questionKey: what finds the photo of a question the bot asked
+// (prompts.go), by the question's message. Under choices/: it lives as
+// long as the claims of the buttons beside it.
+func questionKey(chatID int64, messageID int) string {
+	return choicePrefix + strconv.FormatInt(chatID, 10) + "_" + strconv.Itoa(messageID) + ".question.json"
+}
+
+// promptKey: a prediction's prompt, kept for Again (prompts.go). Under
+// deliveries/: it lives as long as the prediction's delivery claim.
+func promptKey(predictionID string) string { return deliveryPrefix + predictionID + ".prompt.json" }
+
+// startKey: the claim on a prediction's start event (progress.go).
+func startKey(predictionID string) string { return deliveryPrefix + predictionID + ".start.json" }
+
 // safeKey keeps letters, digits, - and _ of an outside string.
 func safeKey(s string) string {
 	return strings.Map(func(r rune) rune {

@@ -72,6 +72,9 @@ type Chat interface {
 	OpenFile(ctx context.Context, fileID string) (body io.ReadCloser, size int64, err error)
 	// Send sends r, or edits the message r.Edit.
 	Send(ctx context.Context, r *Reply) error
+	// Post sends r as a new message (never an edit) and returns its id,
+	// for a message the bot must find again (a question, a status).
+	Post(ctx context.Context, r *Reply) (messageID int, err error)
 	// SendResult sends a model's output files.
 	SendResult(ctx context.Context, r *Result) error
 	// SendPNG sends an image the bot made (a chart) as a photo.
@@ -181,6 +184,7 @@ type User struct {
 	ID       int64
 	Username string
 	Language string // language_code
+	Bot      bool   // is_bot
 }
 
 // Message is a user's message.
@@ -197,6 +201,9 @@ type Message struct {
 	File *File
 	// Payment is set on a message that reports a payment.
 	Payment *Payment
+	// ReplyTo is the message this one answers, one level deep (Telegram
+	// gives the replied message without its own reply_to_message).
+	ReplyTo *Message
 }
 
 // File is a photo or file a message carries.
@@ -238,6 +245,11 @@ type Reply struct {
 	// document's), not its text; no Buttons removes them.
 	ButtonsOnly bool
 	Buttons     [][]Button
+	// ForceReply opens the user's reply to this message (instead of
+	// Buttons: a message has one reply markup), with Placeholder in the
+	// input field (at most 64 characters).
+	ForceReply  bool
+	Placeholder string
 }
 
 // Result is a model's output on its way to the user.
@@ -262,6 +274,8 @@ type PredictionRequest struct {
 	Webhook string
 	// Deadline: the model is stopped after it (Cancel-After).
 	Deadline time.Duration
+	// Progress: the webhook is also told when the prediction starts.
+	Progress bool
 }
 
 // Status is where a prediction is in its life, in Replicate's words.

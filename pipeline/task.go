@@ -30,6 +30,15 @@ type Task struct {
 	// StatusButtons: Status is a result (a photo or document) whose
 	// buttons show the progress; else it is a text message.
 	StatusButtons bool `json:"status_buttons,omitempty"`
+	// Prompt is what the model was told besides the photo, shown under
+	// the result. It is the user's text: never logged.
+	Prompt string `json:"prompt,omitempty"`
+	// PromptKept: the prompt came from a reply and is kept for Again
+	// under the prediction's id (prompts.go).
+	PromptKept bool `json:"prompt_kept,omitempty"`
+	// Cancel is the data of the status's Cancel button, kept there when
+	// the status says the model started (progress.go).
+	Cancel string `json:"cancel,omitempty"`
 }
 
 var predictionID = regexp.MustCompile(`^[a-z0-9]{1,64}$`)

@@ -211,13 +211,17 @@ var en = texts{
 // effects (built once, in New).
 type words struct {
 	*texts
+	*promptTexts
 	help    string // /start and /help
 	effects string // /effects
 	menu    [][]Button
 }
 
 func newWords(t *texts, b *Bot) *words {
-	w := &words{texts: t}
+	w := &words{texts: t, promptTexts: &enPrompt}
+	if t.lang == "ru" {
+		w.promptTexts = &ruPrompt
+	}
 	var help []string
 	if about := b.opt.About.In(t.lang); about != "" {
 		help = append(help, about, "")

@@ -90,24 +90,36 @@ func (c *Client) GetModel(ctx context.Context, m Model) (*ModelInfo, error) {
 // InputNames lists the version's input fields, read from its OpenAPI
 // schema (components.schemas.Input.properties).
 func (i *ModelInfo) InputNames() []string {
+	var names []string
+	for n := range i.inputSchema().Properties {
+		names = append(names, n)
+	}
+	return names
+}
+
+// RequiredInputs lists the inputs the version requires
+// (components.schemas.Input.required).
+func (i *ModelInfo) RequiredInputs() []string { return i.inputSchema().Required }
+
+// inputSchema is the version's Input schema; empty when unreadable.
+func (i *ModelInfo) inputSchema() (in inputSchema) {
 	if i == nil {
-		return nil
+		return in
 	}
 	var s struct {
 		Components struct {
 			Schemas struct {
-				Input struct {
-					Properties map[string]json.RawMessage `json:"properties"`
-				} `json:"Input"`
+				Input inputSchema `json:"Input"`
 			} `json:"schemas"`
 		} `json:"components"`
 	}
 	if json.Unmarshal(i.OpenAPISchema, &s) != nil {
-		return nil
+		return in
 	}
-	var names []string
-	for n := range s.Components.Schemas.Input.Properties {
-		names = append(names, n)
-	}
-	return names
+	return s.Components.Schemas.Input
+}
+
+type inputSchema struct {
+	Properties map[string]json.RawMessage `json:"properties"`
+	Required   []string                   `json:"required"`
 }

@@ -117,7 +117,8 @@ type CreateOptions struct {
 }
 
 // Create starts the prediction the core asks for (the pipeline.Models
-// port): the webhook, when there is one, for the completed event only.
+// port): the webhook, when there is one, for the completed event only,
+// and the start event when the core asks for progress.
 func (c *Client) Create(ctx context.Context, r *pipeline.PredictionRequest) (string, error) {
 	m, err := ParseModel(r.Model)
 	if err != nil {
@@ -126,6 +127,9 @@ func (c *Client) Create(ctx context.Context, r *pipeline.PredictionRequest) (str
 	o := CreateOptions{CancelAfter: r.Deadline}
 	if r.Webhook != "" {
 		o.Webhook, o.Events = r.Webhook, []string{"completed"}
+		if r.Progress {
+			o.Events = []string{"start", "completed"}
+		}
 	}
 	p, err := c.CreatePrediction(ctx, m, r.Input, o)
 	if err != nil {

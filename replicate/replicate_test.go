@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -306,6 +307,29 @@ func TestParseOutputShapes(t *testing.T) {
 		files, text := parseOutput(json.RawMessage(in))
 		if strings.Join(files, " ") != strings.Join(want.files, " ") || text != want.text {
 			t.Errorf("%s: files %q text %q", in, files, text)
+		}
+	}
+}
+
+// The core's progress asks for the start event as well; without it, the
+// completed event only.
+func TestCreateAsksForTheStartEventWithProgress(t *testing.T) {
+	for _, progress := range []bool{false, true} {
+		c, _, reqs := api(t, created)
+		if _, err := c.Create(context.Background(), &pipeline.PredictionRequest{Model: "black-forest-labs/flux-kontext-pro",
+			Input: map[string]any{"input_image": "https://x", "prompt": "anime"}, Webhook: "https://hook", Progress: progress}); err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Events []string `json:"webhook_events_filter"`
+		}
+		json.NewDecoder((*reqs)[0].Body).Decode(&body)
+		want := "[completed]"
+		if progress {
+			want = "[start completed]"
+		}
+		if got := fmt.Sprint(body.Events); got != want || (*reqs)[0].URL.Path != "/v1/models/black-forest-labs/flux-kontext-pro/predictions" {
+			t.Errorf("progress %v: events %s to %s, want %s", progress, got, (*reqs)[0].URL.Path, want)
 		}
 	}
 }

@@ -53,10 +53,20 @@ func (c *Client) Send(ctx context.Context, r *pipeline.Reply) error {
 		}
 		return err
 	}
+	_, err := c.Post(ctx, r)
+	return err
+}
+
+// Post sends r as a new message and returns its id.
+func (c *Client) Post(ctx context.Context, r *pipeline.Reply) (int, error) {
+	id := 0
 	send := func(text string) error {
 		return c.do(ctx, "sendMessage", func(ctx context.Context) error {
-			_, err := c.api.SendMessage(ctx, &bot.SendMessageParams{ChatID: r.ChatID, Text: text,
-				ReplyParameters: replyTo(r.ReplyTo), ReplyMarkup: keyboard(r.Buttons)})
+			m, err := c.api.SendMessage(ctx, &bot.SendMessageParams{ChatID: r.ChatID, Text: text,
+				ReplyParameters: replyTo(r.ReplyTo), ReplyMarkup: markup(r)})
+			if err == nil && m != nil {
+				id = m.ID
+			}
 			return err
 		})
 	}
@@ -68,14 +78,24 @@ func (c *Client) Send(ctx context.Context, r *pipeline.Reply) error {
 		c.log("Telegram found the message too long; sending it cut", err)
 		err = send(tgtext.Clip(text, tgtext.Len(text)/2))
 	}
-	return err
+	return id, err
+}
+
+// markup is a new message's reply markup: a ForceReply, or its buttons.
+func markup(r *pipeline.Reply) models.ReplyMarkup {
+	if r.ForceReply {
+		return &models.ForceReply{ForceReply: true, InputFieldPlaceholder: tgtext.Clip(r.Placeholder, maxPlaceholder),
+			Selective: true}
+	}
+	return keyboard(r.Buttons)
 }
 
 // What Telegram takes, in UTF-16 code units
 // (core.telegram.org/bots/api#sendmessage).
 const (
-	maxText    = 4096
-	maxCaption = 1024
+	maxText        = 4096
+	maxCaption     = 1024
+	maxPlaceholder = 64 // ForceReply's input_field_placeholder
 )
 
 // tooLong: Telegram refused a text or a caption for its length.
@@ -110,7 +130,10 @@ func WebhookAnswer(r *pipeline.Reply) []byte {
 			m["reply_parameters"] = p
 		}
 	}
-	if len(r.Buttons) > 0 {
+	switch {
+	case r.ForceReply && r.Edit == 0:
+		m["reply_markup"] = markup(r)
+	case len(r.Buttons) > 0:
 		m["reply_markup"] = inlineKeyboard(r.Buttons)
 	}
 	data, _ := json.Marshal(m)

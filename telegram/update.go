@@ -142,7 +142,7 @@ func (u *wireUser) core() *pipeline.User {
 	if u == nil {
 		return nil
 	}
-	return &pipeline.User{ID: u.ID, Username: u.Username, Language: u.LanguageCode}
+	return &pipeline.User{ID: u.ID, Username: u.Username, Language: u.LanguageCode, Bot: u.IsBot}
 }
 
 // imageTypes are the files sent "as file" that photobot takes for photos.
@@ -172,6 +172,13 @@ func (m *wireMessage) core() *pipeline.Message {
 	}
 	if p := m.Payment; p != nil {
 		msg.Payment = &pipeline.Payment{Currency: p.Currency, Stars: p.TotalAmount, Payload: p.Payload, ChargeID: p.ChargeID}
+	}
+	if m.ReplyTo != nil {
+		// One level, as Telegram gives it (a reply's reply_to_message
+		// has none of its own).
+		inner := *m.ReplyTo
+		inner.ReplyTo = nil
+		msg.ReplyTo = inner.core()
 	}
 	return msg
 }

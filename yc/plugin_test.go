@@ -315,7 +315,8 @@ func TestPackagedFunctions(t *testing.T) {
 	delete(menuVars, "REPLICATE_MODEL")
 	delete(menuVars, "REPLICATE_INPUT")
 	menuVars["EFFECTS"] = `[{"id":"restore","title":"Restore","model":"acme/photo-restore"},` +
-		`{"id":"file","title":"As a file","model":"acme/photo-restore","send":"document"}]`
+		`{"id":"file","title":"As a file","model":"acme/photo-restore","send":"document"},` +
+		`{"id":"restyle","title":"Restyle","model":"acme/photo-restore","prompt_field":"prompt","prompt":"required","progress":true}]`
 	launch(menuVars)
 	if _, err := e.Bot.Services().Telegram.GetMe(context.Background()); err != nil {
 		t.Fatal(err)
@@ -356,8 +357,57 @@ func TestPackagedFunctions(t *testing.T) {
 		}
 		return false
 	})
+	restyleThroughFunctions(t, e)
 	launch(e.Vars) // one effect again: a photo starts it
 	ownersView(t, e)
+}
+
+// restyleThroughFunctions: a photo captioned with an effect that needs a
+// prompt asks (fn-handler posts the question), the reply starts it, the
+// start event reaches fn-callback and the status says the model runs.
+func restyleThroughFunctions(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	p := e.NewPhoto(2002003)
+	p.Caption, p.Language = "/restyle", "en"
+	user := fake.User{ID: p.ChatID, LanguageCode: "en"}
+	e.RP.QueueTime = 200 * time.Millisecond
+	if status, err := e.TG.DeliverUpdate(e.Update(p)); err != nil || status != 200 {
+		t.Fatalf("photo: %d %v", status, err)
+	}
+	var question int
+	e.Eventually("the question", 10*time.Second, func() bool {
+		for _, m := range e.TG.Messages(p.ChatID) {
+			if _, ok := e.TG.ForceReplyOf(p.ChatID, m.ID); ok {
+				question = m.ID
+			}
+		}
+		return question != 0
+	})
+	if status, err := e.TG.DeliverUpdate(e.TG.Reply(t, p.ChatID, question, user, map[string]any{"text": "anime"})); err != nil || status != 200 {
+		t.Fatalf("reply: %d %v", status, err)
+	}
+	pr := e.RP.WaitPredictions(t, 3, 10*time.Second)[2]
+	if pr.Input["prompt"] != "anime" {
+		t.Errorf("prompt %v", pr.Input["prompt"])
+	}
+	e.Eventually("the status went from processing to done", 20*time.Second, func() bool {
+		for _, m := range e.TG.Messages(p.ChatID) {
+			if len(m.History) == 3 && strings.HasPrefix(m.History[1].Text, "⚙️ Restyle: processing") &&
+				strings.HasPrefix(m.History[2].Text, "✅ Restyle: done") {
+				return true
+			}
+		}
+		return false
+	})
+	e.Eventually("the restyle's webhooks answered", 10*time.Second, func() bool {
+		for _, d := range e.RP.Deliveries() {
+			if d.PredictionID == pr.ID && d.Event == "completed" && d.Status == http.StatusOK {
+				return true
+			}
+		}
+		return false
+	})
+	e.RP.WaitIdle(t, 10*time.Second)
 }
 
 func TestDecode(t *testing.T) {

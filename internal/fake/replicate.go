@@ -174,17 +174,22 @@ type Delivery struct {
 //     "- input: image is required\n", "- version is required\n",
 //     "- input: Invalid type. Expected: object, given: string\n", bad
 //     webhook_events_filter values, a webhook that is not an http(s) URL.
-//     Only the model's ImageField is required; other fields are not typed.
+//     Only the model's ImageField is required, and the fields of
+//     RequireInputs; other fields are not typed.
 //   - A body that is not JSON answers 400 "Invalid JSON"; a file upload
 //     without a "content" part 400 "Bad Request".
 //   - urls.get of an uploaded file answers the file object (as the real
 //     API does); its bytes are at urls.get + "/download" (with the bearer
 //     token). A prediction input naming urls.get (or the download URL) is
 //     read from the fake's store, as Replicate resolves its own files.
-//   - Webhooks: "completed" is sent when no filter is given; "start" (status
-//     starting) and "output"/"logs" (one processing webhook before
-//     completion) only when the filter names them, and they are not
-//     retried. The real API sends all events when there is no filter.
+//   - Webhooks: "completed" is sent when no filter is given; "start" and
+//     "output"/"logs" (one processing webhook before completion) only
+//     when the filter names them, and they are not retried. The real API
+//     sends all events when there is no filter. "start" is sent when the
+//     model takes the prediction (after QueueTime), with status
+//     "processing" and started_at set, as Cog does (replicate/cog,
+//     python/cog/server/runner.py: PredictionEventHandler sets both, then
+//     sends START); the docs say "immediately on prediction start".
 //   - Cancel-After takes a Go duration ("5m", "90s") or seconds; when it
 //     passes, a prediction still queued (QueueTime) becomes "aborted", a
 //     running one "canceled". No 5 s minimum is enforced.
@@ -270,6 +275,7 @@ type rversion struct {
 	model     *rmodel
 	id        string
 	fields    []string
+	required  []string // besides ImageField (RequireInputs)
 	createdAt time.Time
 }
 
@@ -363,6 +369,18 @@ func (r *Replicate) SetModel(owner, name, versionID string, inputFields ...strin
 	m.latest = v
 	r.versions[versionID] = v
 	return versionID
+}
+
+// RequireInputs makes fields required inputs of the latest version of
+// owner/name (set with SetModel), besides ImageField: its schema lists
+// them as required, and a prediction without them answers 422 "- input:
+// <field> is required".
+func (r *Replicate) RequireInputs(owner, name string, fields ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.models[owner+"/"+name]; m != nil {
+		m.latest.required = append(m.latest.required, fields...)
+	}
 }
 
 func (r *Replicate) imageFieldLocked() string {
@@ -823,6 +841,11 @@ func (r *Replicate) create(w http.ResponseWriter, req *http.Request, owner, name
 				errs = append(errs, invalidField{"required", "input", cfg.imageField + " is required"})
 			}
 		}
+		for _, f := range requiredOf(v) {
+			if _, ok := input[f]; !ok {
+				errs = append(errs, invalidField{"required", "input", f + " is required"})
+			}
+		}
 	}
 	var webhook string
 	if raw, ok := fields["webhook"]; ok && jsonTypeName(raw) != "null" {
@@ -950,12 +973,6 @@ func (r *Replicate) working(n int) {
 // run takes a prediction from starting to its end.
 func (r *Replicate) run(p *rpred, cfg runConfig) {
 	defer r.working(-1)
-	if cfg.wantStart {
-		r.mu.Lock()
-		body, _ := json.Marshal(p.Prediction)
-		r.mu.Unlock()
-		r.attempt(p.Webhook, newWebhookID(), "start", p.ID, body, 1)
-	}
 	if !r.pause(p, cfg.queueTime, false, cfg) {
 		return
 	}
@@ -965,8 +982,14 @@ func (r *Replicate) run(p *rpred, cfg runConfig) {
 		return
 	}
 	p.Status, p.StartedAt, p.Logs = StatusProcessing, time.Now(), "Running prediction...\n"
+	start, _ := json.Marshal(p.Prediction)
 	r.mu.Unlock()
 	r.changed.signal()
+	if cfg.wantStart {
+		// Cog sends it as the model takes the prediction (its
+		// PredictionEventHandler sets processing and started_at first).
+		r.attempt(p.Webhook, newWebhookID(), "start", p.ID, start, 1)
+	}
 
 	status, output, errText, fetched := r.execute(p.ID, p.Input, cfg)
 	if cfg.wantIO {
@@ -1421,6 +1444,7 @@ func (r *Replicate) openAPISchema(v *rversion) any {
 		}
 		props[f] = prop
 	}
+	required = append(required, v.required...)
 	sort.Strings(required)
 	input := map[string]any{"type": "object", "title": "Input", "properties": props}
 	if len(required) > 0 {
@@ -1435,6 +1459,13 @@ func (r *Replicate) openAPISchema(v *rversion) any {
 			"Output": map[string]any{"type": "string", "title": "Output", "format": "uri"},
 		}},
 	}
+}
+
+func requiredOf(v *rversion) []string {
+	if v == nil {
+		return nil
+	}
+	return v.required
 }
 
 func titleCase(s string) string {

@@ -134,10 +134,11 @@ type BotCommand struct {
 //   - A button with empty text is dropped, as TDLib drops it (ReplyMarkup.cpp
 //     skips buttons without text); a keyboard left without buttons is no
 //     keyboard.
-//   - Only callback_data buttons are modelled: a url, web_app,
+//   - Only callback_data buttons are modelled, and ForceReply on
+//     sendMessage (telegram_replies.go): a url, web_app,
 //     switch_inline_query, ... button, and reply keyboards (keyboard,
-//     remove_keyboard, force_reply) fail the test ("the fake does not
-//     model ...") and answer 400.
+//     remove_keyboard; force_reply elsewhere) fail the test ("the fake
+//     does not model ...") and answer 400.
 //   - The store knows the messages the bot sent and the users' messages
 //     registered with AddUserMessage (PushUpdate and DeliverUpdate register
 //     the "message" of their updates). A reply to an unknown message id is
@@ -1120,7 +1121,11 @@ func (t *Telegram) sendMessage(q *tgRequest) tgAnswer {
 	if utf16Len(text) > 4096 {
 		return tgBad("message is too long")
 	}
-	o, a := t.sendOptions(q, true)
+	force, a := t.forceReply(q)
+	if a != nil {
+		return *a
+	}
+	o, a := t.sendOptions(q, force == nil)
 	if a != nil {
 		return *a
 	}
@@ -1135,7 +1140,9 @@ func (t *Telegram) sendMessage(q *tgRequest) tgAnswer {
 	}
 	m := t.newMessageLocked(chat)
 	m.Text = text
-	return tgOK(t.storeSentLocked(q, m, replyTo, o.keyboard, nil))
+	sent := t.storeSentLocked(q, m, replyTo, o.keyboard, nil)
+	t.chats[chat][m.MessageID].forceReply = force
+	return tgOK(sent)
 }
 
 func (t *Telegram) sendPhoto(q *tgRequest) tgAnswer    { return t.sendFile(q, "photo") }

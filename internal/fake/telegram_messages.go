@@ -190,8 +190,9 @@ func (p *ButtonPress) answered() bool {
 // messages, the Bot API object, or the user's message as registered.
 type tgStored struct {
 	Message
-	msg tgMessage       // bot's messages
-	raw json.RawMessage // users' messages
+	msg        tgMessage       // bot's messages
+	raw        json.RawMessage // users' messages
+	forceReply *ForceReply     // the bot's message's ForceReply
 }
 
 // ---- test-side API ----

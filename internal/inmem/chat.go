@@ -11,15 +11,17 @@ import (
 )
 
 // Chat is a pipeline.Chat in memory: files to open, and a record of what
-// was sent. Faults are keyed "open", "send", "result", "png" and "answer".
+// was sent. Faults are keyed "open", "send", "post", "result", "png" and "answer".
 type Chat struct {
 	Faults
 	mu      sync.Mutex
 	files   map[string][]byte
 	Sent    []pipeline.Reply
+	Posted  []int // the id Post gave each of Sent (0: sent by Send)
 	Results []pipeline.Result
 	Answers []Answer
 	PNGs    []PNG
+	posts   int
 }
 
 // PNG is a recorded image the bot made.
@@ -69,7 +71,26 @@ func (c *Chat) Send(ctx context.Context, r *pipeline.Reply) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Sent = append(c.Sent, *r)
+	c.Posted = append(c.Posted, 0)
 	return nil
+}
+
+// PostBase is the first message id Post gives; ids go up from there.
+const PostBase = 1000
+
+// Post records r (a "post" fault fails it) and returns its new id:
+// PostBase, PostBase+1, ...
+func (c *Chat) Post(ctx context.Context, r *pipeline.Reply) (int, error) {
+	if err := c.take("post"); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.posts++
+	id := PostBase + c.posts - 1
+	c.Sent = append(c.Sent, *r)
+	c.Posted = append(c.Posted, id)
+	return id, nil
 }
 
 // SendResult records r.
