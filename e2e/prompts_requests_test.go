@@ -27,9 +27,9 @@ func TestRequestsPerRestyle(t *testing.T) {
 		telegram  []string
 		functions int
 	}{
-		{name: "asked, no progress", s3: map[string]int{"PUT": 10, "GET": 5, "DELETE": 2},
+		{name: "asked, no progress", s3: map[string]int{"PUT": 11, "GET": 6, "DELETE": 2},
 			telegram: []string{"answerCallbackQuery", "download", "editMessageText", "getFile", "sendMessage", "sendMessage", "sendPhoto"}, functions: 4},
-		{name: "asked, with progress", progress: true, s3: map[string]int{"PUT": 13, "GET": 8, "DELETE": 2},
+		{name: "asked, with progress", progress: true, s3: map[string]int{"PUT": 14, "GET": 9, "DELETE": 2},
 			telegram: []string{"answerCallbackQuery", "download", "editMessageText", "editMessageText", "getFile", "sendMessage", "sendMessage", "sendPhoto"}, functions: 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,7 +50,7 @@ func ownersView(t *testing.T, e *testenv.Env) {
 	}
 	e.Eventually("the /stats answer", 10*time.Second, func() bool { return len(ownerTexts()) == 2 })
 	answer := ownerTexts()[1]
-	for _, want := range []string{"Photos processed: 2 · 2 · 2", "  delivered: 2 · 2 · 2", "  unavailable: 1 · 1 · 1",
+	for _, want := range []string{"Photos processed: 3 · 3 · 3", "  delivered: 3 · 3 · 3", "  unavailable: 1 · 1 · 1",
 		"Last alert: Replicate out of credit"} {
 		if !strings.Contains(answer, want) {
 			t.Errorf("/stats lacks %q:\n%s", want, answer)
