@@ -197,7 +197,7 @@ func (p *Proxy) shiftClock(r *http.Request, bucket, key string, resp *http.Respo
 		return
 	}
 	now := p.clock()
-	offset := now.Sub(time.Now())
+	offset := time.Until(now)
 	if resp.Header.Get("Date") != "" {
 		resp.Header.Set("Date", now.UTC().Format(http.TimeFormat))
 	}
