@@ -66,6 +66,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	if err := r.checkWebhook(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a clean stop
+		}
 		return err
 	}
 	r.resume(ctx, followOn)

@@ -133,6 +133,20 @@ func TestRunRefusesWhileAWebhookIsSet(t *testing.T) {
 	}
 }
 
+// Stopped while it starts (Ctrl-C before Telegram answered the check of
+// the webhook), run ends cleanly: no error for a stop.
+func TestStopWhileStartingIsClean(t *testing.T) {
+	r, tg, _, _ := local(t)
+	tg.Delay("getWebhookInfo", time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil for a stop", err)
+	}
+}
+
 // The menu in photobot run: the menu, a press from getUpdates, the result.
 func TestRunWithAMenu(t *testing.T) {
 	tg := fake.NewTelegram(t, testenv.BotToken)
