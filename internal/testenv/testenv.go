@@ -61,6 +61,12 @@ func New(t testing.TB, options ...func(vars map[string]string)) *Env {
 func NewWithCore(t testing.TB, core func(*pipeline.Options), options ...func(vars map[string]string)) *Env {
 	t.Helper()
 	e := &Env{T: t, Logs: &Logs{}}
+	t.Cleanup(func() {
+		if t.Failed() { // what the bot said is where a failure is explained
+			lines := strings.Split(strings.TrimSpace(e.Logs.String()), "\n")
+			t.Logf("the bot's log (last %d lines):\n%s", min(len(lines), 80), strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		}
+	})
 	e.MinIO = miniotest.Start(t)
 	e.Bucket = e.MinIO.NewBucket(t)
 	e.TG = fake.NewTelegram(t, BotToken)
