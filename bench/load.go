@@ -225,7 +225,9 @@ func RunLoad(e *Env, c LoadConfig) (*LoadResult, error) {
 		}
 	}
 	if r.Predictions-r.Canceled != len(photos) {
-		r.Problems = append(r.Problems, fmt.Sprintf("%d predictions created and %d canceled for %d photos", r.Predictions, r.Canceled, len(photos)))
+		logged, _ := os.ReadFile(s.Log)
+		r.Problems = append(r.Problems, fmt.Sprintf("%d predictions created and %d canceled for %d photos\n%s",
+			r.Predictions, r.Canceled, len(photos), unseenStory(logged, mix)))
 	}
 	// Nothing left behind: every task and photo is deleted on delivery.
 	// The last deletions may still be under way (a webhook answers after
@@ -296,6 +298,30 @@ func story(log []byte, key string) string {
 		}
 	}
 	return b.String()
+}
+
+// unseenStory is what serve logged about the first prediction that was
+// neither canceled nor answered 200 by its webhook: a paid prediction
+// whose result nobody took.
+func unseenStory(log []byte, mix *replicateMix) string {
+	for _, f := range mix.fakes {
+		canceled := map[string]bool{}
+		for _, id := range f.Canceled() {
+			canceled[id] = true
+		}
+		taken := map[string]bool{}
+		for _, d := range f.Deliveries() {
+			if d.Status == http.StatusOK {
+				taken[d.PredictionID] = true
+			}
+		}
+		for _, p := range f.Predictions() {
+			if !canceled[p.ID] && !taken[p.ID] {
+				return fmt.Sprintf("prediction %s was neither canceled nor taken (no line below: its create call was answered too late); %s", p.ID, story(log, "tasks/"+p.ID+".json"))
+			}
+		}
+	}
+	return "every prediction was canceled or taken"
 }
 
 // updateStory is what serve logged about an update and the predictions
