@@ -38,6 +38,9 @@ var (
 	// The user is told the service is busy: Telegram redelivered the
 	// update for GiveUpAfter.
 	wantBusy = faultWant{message: true, saying: "busy"}
+	// The bucket refuses the bot: the user is told at once that the bot
+	// cannot work now (and the admins are alerted).
+	wantUnavailable = faultWant{message: true, saying: "can't process photos right now"}
 	// The photo is refused for good, with a message saying why.
 	wantRefused = faultWant{message: true}
 	// The result could not be sent, and the user is told.
@@ -94,8 +97,8 @@ func faultMatrix() []faultRow {
 	cond, ifMatch := "If-None-Match", "If-Match"
 
 	// ---- intake: a photo arrives ----
-	add(s3Rows("update-claim", http.MethodPut, "updates/", cond, s3SlowDown, wantBusy, wantResult, wantResult)...)
-	add(s3Rows("quota-reserve", http.MethodPut, "users/", cond, s3SlowDown, wantBusy, wantResult, wantResult)...)
+	add(s3Rows("update-claim", http.MethodPut, "updates/", cond, s3SlowDown, wantUnavailable, wantResult, wantResult)...)
+	add(s3Rows("quota-reserve", http.MethodPut, "users/", cond, s3SlowDown, wantUnavailable, wantResult, wantResult)...)
 	add(
 		row("getFile", "transient", false, wantResult, func(h *harness) { h.TG.FailNext("getFile", 500, "Internal Server Error") }),
 		row("getFile", "permanent", false, wantRefused, func(h *harness) { h.TG.FailAlways("getFile", 400, "Bad Request: invalid file_id") }),
@@ -104,7 +107,7 @@ func faultMatrix() []faultRow {
 		row("download", "permanent", false, wantRefused, func(h *harness) { h.TG.FailAlways("download", 404, "Not Found") }),
 		row("download", "stall", true, wantResult, stallTG(tgFilePath, 0)),
 	)
-	add(s3Rows("image-upload", http.MethodPut, "images/", "", s3SlowDown, wantBusy, wantResult, wantResult)...)
+	add(s3Rows("image-upload", http.MethodPut, "images/", "", s3SlowDown, wantUnavailable, wantResult, wantResult)...)
 	add(
 		row("create-prediction", "transient", false, wantResult, func(h *harness) { h.RP.FailNext("create", 500, "") }),
 		row("create-prediction", "permanent", false, wantRefused, func(h *harness) { h.RP.FailAlways("create", 401, "") }),
@@ -115,7 +118,7 @@ func faultMatrix() []faultRow {
 			h.RPP.Inject(faultproxy.Fault{Method: http.MethodPost, Path: createPath, Times: 1, StallAnswer: stallFor})
 		}),
 	)
-	add(s3Rows("task-save", http.MethodPut, "tasks/", "", s3SlowDown, wantBusy, wantResult, wantResult)...)
+	add(s3Rows("task-save", http.MethodPut, "tasks/", "", s3SlowDown, wantUnavailable, wantResult, wantResult)...)
 	// The album's acknowledgement is claimed once per album; whatever
 	// happens to the claim, the user is told.
 	for _, r := range s3Rows("album-claim", http.MethodPut, "albums/", cond, s3SlowDown, wantResult, wantResult, wantResult) {
@@ -361,15 +364,16 @@ func TestDeliveryDoneByAnotherRequest(t *testing.T) {
 	e.Eventually("task deleted", wait, func() bool { return e.Task(pr.ID) == nil })
 }
 
-// S3 refuses writes from the moment the prediction is made: the update's
-// claim has just been marked done (concurrently with the task's save), then
-// the task cannot be saved and the claim cannot be released. The
-// redelivery must not be taken for a duplicate of a photo that was handled.
+// S3 fails writes from the moment the prediction is made (503 SlowDown,
+// for as long as Telegram redelivers): the update's claim has just been
+// marked done (concurrently with the task's save), then the task cannot be
+// saved and the claim cannot be released. The redelivery must not be taken
+// for a duplicate of a photo that was handled.
 func TestTaskNotSavedAndClaimNotReleased(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
-	h.S3.FailAlways(http.MethodPut, "tasks/", http.StatusForbidden, "AccessDenied")
-	h.S3.FailAlways(http.MethodDelete, "updates/", http.StatusForbidden, "AccessDenied")
+	h.S3.FailAlways(http.MethodPut, "tasks/", http.StatusServiceUnavailable, "SlowDown")
+	h.S3.FailAlways(http.MethodDelete, "updates/", http.StatusServiceUnavailable, "SlowDown")
 	p := h.NewPhoto(4004)
 	p.Language = "en"
 	deliveries := h.deliver(h.Update(p))

@@ -89,9 +89,12 @@ func (j *job) meaning(err error) (string, failureKind) {
 		j.log.Error("photo refused: check the configuration", "err", err)
 		return w.Unavailable, permanent
 	case errors.Is(err, ErrRefused):
-		// The store's rights are wrong, or not yet in force (a new
-		// deployment's access bindings take a while): retried, then "busy".
+		// The store's rights are wrong (or not yet in force: a new
+		// deployment's access bindings take a minute). Retries would keep
+		// the user waiting in silence until the operator, who is alerted,
+		// fixes it: the user is told at once, and sends the photo again.
 		j.log.Error("the store refuses: check the bucket's access", "err", err)
+		return w.Unavailable, permanent
 	}
 	return w.BusyPress, transient
 }

@@ -238,14 +238,16 @@ func TestAlertKinds(t *testing.T) {
 }
 
 // When the bucket refuses, the mark cannot be written: each instance
-// alerts once per hour, and the photo goes on as before (Telegram retries).
+// alerts once per hour, and the user is told plainly that the bot cannot
+// work now (no retry: only the operator can mend it).
 func TestBucketRefusingAlertsOncePerInstance(t *testing.T) {
 	c := statsCore(t)
 	other := c.statsBot()
 	c.store.FailAlways("create", pipeline.ErrRefused)
 	for i, b := range []*pipeline.Bot{c.bot, c.bot, other, other} {
-		if _, err := b.HandleUpdate(context.Background(), c.photo(int64(10+i), "en")); !errors.Is(err, pipeline.ErrRefused) {
-			t.Errorf("photo %d: %v, want the refusal (Telegram retries)", i, err)
+		r, err := b.HandleUpdate(context.Background(), c.photo(int64(10+i), "en"))
+		if err != nil || r == nil || r.Reply == nil || !strings.Contains(r.Reply.Text, "can't process photos right now") {
+			t.Errorf("photo %d: %+v, %v; want told the bot cannot work now", i, r, err)
 		}
 	}
 	a := c.alerts()
