@@ -146,11 +146,9 @@ func TestStatsAndAlertsInServe(t *testing.T) {
 	start = time.Now()
 	h.deliver(command(h, owner, "/stats"))
 	h.Eventually("the second chart", wait, func() bool { return len(charts()) == 2 })
-	if again := time.Since(start); again > 3*time.Second {
-		t.Errorf("/stats took %v (the first, rolling the days up, %v)", again, took)
-	} else {
-		t.Logf("/stats answered in %v, the first (rolling up 29 days) in %v", again, took)
-	}
+	// Timings are the benchmarks' business (and the reads are counted in
+	// package stats): logged here, not asserted.
+	t.Logf("/stats answered in %v, the first (rolling up 29 days) in %v", time.Since(start), took)
 	t.Logf("/stats:\n%s", answer)
 	if out := os.Getenv("STATS_CHART_OUT"); out != "" {
 		os.WriteFile(out, upload.Files["photo"], 0o644)
