@@ -1,6 +1,9 @@
 package pipeline
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // What a button of the bot says when pressed: Telegram gives its data back
 // in the press (at most 64 bytes). Every producer and consumer of button
@@ -11,6 +14,7 @@ import "strings"
 //	m             the menu again
 //	x:<e|a>_<effect>  Cancel of the prediction that button of the same
 //	              message started (found by its claim)
+//	b:<stars>     a pack of Stars: an invoice for it
 type action byte
 
 const (
@@ -18,6 +22,7 @@ const (
 	actAgain  action = 'a'
 	actMenu   action = 'm'
 	actCancel action = 'x'
+	actBuy    action = 'b'
 )
 
 // button is a button's data, parsed.
@@ -25,6 +30,7 @@ type button struct {
 	act    action
 	effect string // the effect of choose and again; of the started button, for cancel
 	of     action // cancel: the action of the button whose prediction it stops
+	stars  int    // buy: the pack
 }
 
 func (d button) String() string {
@@ -33,6 +39,8 @@ func (d button) String() string {
 		return "m"
 	case actCancel:
 		return "x:" + string(d.of) + "_" + d.effect
+	case actBuy:
+		return "b:" + strconv.Itoa(d.stars)
 	}
 	return string(d.act) + ":" + d.effect
 }
@@ -60,6 +68,9 @@ func parseButton(s string) (d button, ok bool) {
 			return button{}, false
 		}
 		return button{act: actCancel, of: action(of[0]), effect: effect}, true
+	case actBuy:
+		n, err := strconv.Atoi(arg)
+		return button{act: actBuy, stars: n}, err == nil && n > 0
 	}
 	return button{}, false
 }

@@ -32,7 +32,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		if retry {
 			j.log.Warn("transient failure; the presser is told to press again", "err", err)
 		}
-		return j.pressFailed(cctx, text, kind), nil
+		return j.pressFailed(cctx, withNote(text, "\n", j.returned), kind), nil
 	}
 	if errors.Is(err, ErrInProgress) {
 		j.log.Warn("update is being handled by another delivery")
@@ -48,7 +48,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 		text = j.w.Busy
 	}
 	j.done(cctx)
-	return reply(j.photo, text), nil
+	return reply(j.photo, withNote(text, "\n", j.returned)), nil
 }
 
 type failureKind int

@@ -30,6 +30,13 @@ type Task struct {
 	// StatusButtons: Status is a result (a photo or document) whose
 	// buttons show the progress; else it is a text message.
 	StatusButtons bool `json:"status_buttons,omitempty"`
+	// Hold names the Stars held from the user's balance for this
+	// prediction (Stars of them): kept when the result is delivered,
+	// given back when none is. "" when it was free.
+	Hold  string `json:"hold,omitempty"`
+	Stars int    `json:"stars,omitempty"`
+	// Counted: the user's counters count it (quota.go), to be freed.
+	Counted bool `json:"counted,omitempty"`
 }
 
 var predictionID = regexp.MustCompile(`^[a-z0-9]{1,64}$`)
