@@ -86,6 +86,7 @@ func (b *Bot) hold(ctx context.Context, userID int64, id string, stars int) (lef
 // how many came back (0 when they were given back or settled before).
 func (b *Bot) giveBack(ctx context.Context, userID int64, id string) (returned, left int, err error) {
 	a, err := b.updateAccount(ctx, userID, func(a *account, now time.Time) (bool, error) {
+		returned = 0 // this attempt's: an earlier one may have lost the race
 		h, ok := a.Held[id]
 		if !ok {
 			return false, nil
@@ -115,6 +116,7 @@ func (b *Bot) settle(ctx context.Context, userID int64, id string) error {
 // false when it was credited before.
 func (b *Bot) credit(ctx context.Context, userID int64, chargeID string, stars int) (credited bool, left int, err error) {
 	a, err := b.updateAccount(ctx, userID, func(a *account, now time.Time) (bool, error) {
+		credited = false // this attempt's: an earlier one may have lost the race
 		if slices.Contains(a.Credited, chargeID) {
 			return false, nil
 		}
