@@ -218,8 +218,11 @@ func (b *Bot) startPaid(ctx context.Context, update int64, msg *Message, r ref, 
 	j := b.newJob(update, photo, msg.From, e, w)
 	j.claim = invoiceStartKey(r.invoice)
 	res, err := j.start(ctx)
-	if res == nil && err == nil {
+	switch {
+	case res == nil && err == nil:
 		return paid, nil // started before: an invoice paid twice keeps the credit
+	case paid != nil && res != nil && res.Reply != nil && res.Reply.Edit == 0:
+		res.Reply.Text = paid.Reply.Text + "\n" + res.Reply.Text
 	}
 	return res, err
 }

@@ -151,6 +151,15 @@ func TestShortBalanceGetsAnInvoiceAndNothingIsDownloaded(t *testing.T) {
 	if len(c.store.Keys("invoices/")) != 1 {
 		t.Errorf("remembered: %v", c.store.Keys("invoices/"))
 	}
+	// Paid: the photo starts by itself, and the user reads what happened.
+	r, err := c.handle(c.paid(7, 10, inv.Payload, "charge-1"))
+	if err != nil || r == nil || r.PredictionID == "" || r.Reply.ReplyTo != u.Message.ID ||
+		r.Reply.Text != "Payment received: +10 Stars. Balance: 10 ⭐.\nGot it, processing your photo…\n−10 ⭐, 0 ⭐ left" {
+		t.Errorf("paid: %+v, %v", r, err)
+	}
+	if chat.opened.Load() != 1 {
+		t.Errorf("downloaded %d times, want 1", chat.opened.Load())
+	}
 }
 
 func TestPreCheckoutIsAnsweredFromThePayload(t *testing.T) {
@@ -211,7 +220,7 @@ func TestSamePaymentThreeTimesAtOnceCreditsOnceAndStartsOnce(t *testing.T) {
 				t.Error(err)
 			case r != nil && r.PredictionID != "":
 				started.Add(1)
-				if r.Reply.ReplyTo != u.Message.ID || !strings.Contains(r.Reply.Text, "−10 ⭐, 0 ⭐ left") {
+				if r.Reply.ReplyTo != u.Message.ID || !strings.HasSuffix(r.Reply.Text, "Got it, processing your photo…\n−10 ⭐, 0 ⭐ left") {
 					t.Errorf("reply %+v", r.Reply)
 				}
 			}
