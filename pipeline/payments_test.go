@@ -564,3 +564,25 @@ func TestNoLifecycleRuleExpiresMoney(t *testing.T) {
 		}
 	}
 }
+
+// A prediction abandoned because its task could not be saved gives its
+// price back; the redelivery that redoes it holds it again, once.
+func TestAbandonedPredictionGivesThePriceBack(t *testing.T) {
+	c := payCore(t, 10, func(o *pipeline.Options) { o.SaveBudget = 300 * time.Millisecond })
+	c.topUp(7, 50, "ch1")
+	c.store.FailAlways("put tasks/", errors.New("503 SlowDown"))
+	u := c.photo(7, "en")
+	if _, err := c.handle(u); err == nil {
+		t.Fatal("no error: Telegram would not retry")
+	}
+	if stars, held := c.balance(7); stars != 50 || held != 0 {
+		t.Errorf("after the abandon: balance %d, %d held; want 50, 0", stars, held)
+	}
+	c.store.FailAlways("put tasks/", nil)
+	if r, err := c.handle(u); err != nil || r.PredictionID == "" {
+		t.Fatalf("redelivery: %+v, %v", r, err)
+	}
+	if stars, held := c.balance(7); stars != 40 || held != 1 {
+		t.Errorf("after the redo: balance %d, %d held; want 40, 1", stars, held)
+	}
+}
