@@ -173,18 +173,7 @@ func doctorTelegram(ctx context.Context, r *report, s Services, mode config.Mode
 	default:
 		r.ok("telegram webhook", info.URL)
 	}
-	if len(info.AllowedUpdates) > 0 {
-		var missing []string
-		for _, u := range telegram.AllowedUpdates {
-			if !slices.Contains(info.AllowedUpdates, u) {
-				missing = append(missing, u)
-			}
-		}
-		if len(missing) > 0 {
-			r.fail("telegram webhook", fmt.Sprintf("allowed_updates %v lacks %s", info.AllowedUpdates, strings.Join(missing, ", ")),
-				"run photobot setup (button presses arrive as callback_query)")
-		}
-	}
+	checkAllowedUpdates(r, cfg, info.AllowedUpdates)
 	if info.PendingUpdateCount > 50 {
 		r.warn("pending updates", fmt.Sprintf("%d waiting", info.PendingUpdateCount), "the webhook is failing or slow: read the functions' logs")
 	} else {
@@ -197,6 +186,44 @@ func doctorTelegram(ctx context.Context, r *report, s Services, mode config.Mode
 	if cfg.PublicURL != "" {
 		secretEnforced(ctx, r, s.HTTP, want)
 	}
+}
+
+// checkAllowedUpdates: a webhook that lists the kinds of update it gets
+// (none listed is all of them) must list the ones the bot reads. Only a bot
+// that takes payments needs pre_checkout_query: a deployment set up before
+// payments lacks it, harmlessly until a price is set.
+func checkAllowedUpdates(r *report, cfg *config.Config, allowed []string) {
+	if len(allowed) == 0 {
+		return
+	}
+	var missing []string
+	for _, u := range telegram.AllowedUpdates {
+		if u != telegram.PreCheckoutUpdate && !slices.Contains(allowed, u) {
+			missing = append(missing, u)
+		}
+	}
+	if len(missing) > 0 {
+		r.fail("telegram webhook", fmt.Sprintf("allowed_updates %v lacks %s", allowed, strings.Join(missing, ", ")),
+			"run photobot setup (button presses arrive as callback_query)")
+	}
+	if paymentsOn(cfg) && !slices.Contains(allowed, telegram.PreCheckoutUpdate) {
+		r.fail("telegram webhook", fmt.Sprintf("allowed_updates %v lacks %s: payments are on, but Telegram cannot ask the bot "+
+			"before a payment, so every payment fails", allowed, telegram.PreCheckoutUpdate),
+			"run `photobot setup`: it sets allowed_updates with pre_checkout_query")
+	}
+}
+
+// paymentsOn: something costs Stars (PRICE_STARS, or an effect's price).
+func paymentsOn(cfg *config.Config) bool {
+	if cfg.Payments.PriceStars > 0 {
+		return true
+	}
+	for _, e := range cfg.Effects {
+		if e.Price > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // secretEnforced posts an update without the secret to the webhook: a

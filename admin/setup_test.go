@@ -42,7 +42,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 		}
 	}
 	wh := e.TG.Webhook()
-	if wh.URL != e.URL+"/webhook/telegram" || wh.SecretToken != testenv.WebhookSecret || strings.Join(wh.AllowedUpdates, ",") != "message,callback_query" {
+	if wh.URL != e.URL+"/webhook/telegram" || wh.SecretToken != testenv.WebhookSecret || strings.Join(wh.AllowedUpdates, ",") != "message,callback_query,pre_checkout_query" {
 		t.Errorf("webhook = %+v", wh)
 	}
 	if keys := e.Keys("setup/"); len(keys) != 0 {

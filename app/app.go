@@ -85,7 +85,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 		b.TrustResultOriginsForTests(fakeResultOrigins...)
 	}
 	b.rc = replicate.New(cfg.ReplicateAPIURL, cfg.ReplicateToken, b.http)
-	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Log: log}
+	deps := pipeline.Deps{Chat: b.tg, Models: b.rc, Payments: payments(cfg, b.tg), Log: log}
 	if err := b.stores(&deps); err != nil {
 		return nil, err
 	}
@@ -110,6 +110,19 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 	}
 	warnAboutUsernames(log, cfg)
 	return b, nil
+}
+
+// payments is how the bot takes Telegram Stars: the Telegram client when
+// something costs Stars (PRICE_STARS; an effect's price counts only with
+// it), nil otherwise, which keeps the bot free exactly as without payments.
+// pre_checkout_query reaches the core either way: it is among
+// telegram.AllowedUpdates, which setup gives the webhook and run's
+// getUpdates asks for.
+func payments(cfg *config.Config, tg *telegram.Client) pipeline.Payments {
+	if cfg.Payments.PriceStars == 0 {
+		return nil
+	}
+	return tg
 }
 
 // stores wires the state and the photos: the bucket, or a local directory

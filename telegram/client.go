@@ -152,11 +152,13 @@ func (e *Error) Unreachable() bool { return e.unreachable }
 
 // Is sorts the failure for the core: pipeline.ErrGone (the chat refuses
 // messages), ErrTooBig, ErrFileGone (a file that cannot be had or sent),
-// ErrConfig (the request itself is wrong: a revoked token, a bad
-// parameter).
+// ErrAlreadyRefunded (a payment refunded before), ErrConfig (the request
+// itself is wrong: a revoked token, a bad parameter).
 func (e *Error) Is(target error) bool {
 	d := strings.ToLower(e.Desc)
 	switch target {
+	case pipeline.ErrAlreadyRefunded:
+		return e.alreadyRefunded()
 	case pipeline.ErrGone:
 		return e.Code == http.StatusForbidden || e.Code == http.StatusBadRequest && strings.Contains(d, "chat not found")
 	case pipeline.ErrTooBig:
@@ -166,7 +168,7 @@ func (e *Error) Is(target error) bool {
 			!strings.Contains(d, "chat not found")
 	case pipeline.ErrConfig:
 		return e.Code == http.StatusUnauthorized || e.Code == http.StatusNotFound && !e.fileMethod() ||
-			e.Code == http.StatusBadRequest && !e.fileMethod() && !strings.Contains(d, "chat not found")
+			e.Code == http.StatusBadRequest && !e.fileMethod() && !strings.Contains(d, "chat not found") && !e.alreadyRefunded()
 	}
 	return false
 }

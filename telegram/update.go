@@ -12,17 +12,24 @@ import (
 const MaxDownloadSize = 20 << 20
 
 // AllowedUpdates are the kinds of update the bot reads: messages (photos,
-// commands) and presses of its buttons.
-var AllowedUpdates = []string{"message", "callback_query"}
+// commands, and successful_payment, which comes as a message), presses of
+// its buttons, and pre_checkout_query, the question Telegram asks before a
+// payment in Stars.
+var AllowedUpdates = []string{"message", "callback_query", PreCheckoutUpdate}
+
+// PreCheckoutUpdate is the kind of update that asks whether a payment may
+// go ahead: a bot that does not receive it cannot be paid.
+const PreCheckoutUpdate = "pre_checkout_query"
 
 // The wire form of the parts of an Update photobot reads
 // (core.telegram.org/bots/api#update). Decoding into these small structs
 // instead of go-telegram's models.Update costs a fraction of the
 // allocations on every webhook.
 type wireUpdate struct {
-	UpdateID      int64         `json:"update_id"`
-	Message       *wireMessage  `json:"message"`
-	CallbackQuery *wireCallback `json:"callback_query"`
+	UpdateID      int64            `json:"update_id"`
+	Message       *wireMessage     `json:"message"`
+	CallbackQuery *wireCallback    `json:"callback_query"`
+	PreCheckout   *wirePreCheckout `json:"pre_checkout_query"`
 }
 
 type wireUser struct {
@@ -67,6 +74,26 @@ type wireMessage struct {
 	Audio        *json.RawMessage `json:"audio"`
 	Animation    *json.RawMessage `json:"animation"`
 	VideoNote    *json.RawMessage `json:"video_note"`
+	// Service messages about payments in Stars.
+	Payment  *wirePayment     `json:"successful_payment"`
+	Refunded *json.RawMessage `json:"refunded_payment"`
+}
+
+// wirePayment is a SuccessfulPayment; wirePreCheckout a PreCheckoutQuery
+// (core.telegram.org/bots/api#successfulpayment, #precheckoutquery).
+type wirePayment struct {
+	Currency    string `json:"currency"`
+	TotalAmount int    `json:"total_amount"`
+	Payload     string `json:"invoice_payload"`
+	ChargeID    string `json:"telegram_payment_charge_id"`
+}
+
+type wirePreCheckout struct {
+	ID          string   `json:"id"`
+	From        wireUser `json:"from"`
+	Currency    string   `json:"currency"`
+	TotalAmount int      `json:"total_amount"`
+	Payload     string   `json:"invoice_payload"`
 }
 
 type wireCallback struct {
@@ -87,8 +114,14 @@ func DecodeUpdate(data []byte) (*pipeline.Update, error) {
 
 func (w *wireUpdate) core() *pipeline.Update {
 	u := &pipeline.Update{ID: w.UpdateID}
-	if w.Message != nil {
+	// A refunded_payment message only confirms a refund the bot made
+	// (or Telegram made): the core learns nothing from it.
+	if w.Message != nil && w.Message.Refunded == nil {
 		u.Message = w.Message.core()
+	}
+	if q := w.PreCheckout; q != nil {
+		u.PreCheckout = &pipeline.PreCheckout{ID: q.ID, From: *q.From.core(), Currency: q.Currency,
+			Stars: q.TotalAmount, Payload: q.Payload}
 	}
 	if c := w.CallbackQuery; c != nil && c.Message != nil {
 		p := &pipeline.Press{ID: c.ID, From: *c.From.core(), ChatID: c.Message.Chat.ID, Data: c.Data}
@@ -136,6 +169,9 @@ func (m *wireMessage) core() *pipeline.Message {
 	}
 	if msg.File != nil && msg.File.Size > MaxDownloadSize {
 		msg.File.TooBig = true
+	}
+	if p := m.Payment; p != nil {
+		msg.Payment = &pipeline.Payment{Currency: p.Currency, Stars: p.TotalAmount, Payload: p.Payload, ChargeID: p.ChargeID}
 	}
 	return msg
 }

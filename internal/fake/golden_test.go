@@ -191,7 +191,7 @@ func TestGoldenTelegram(t *testing.T) {
 		}
 		want[g.UpdateID] = true
 	}
-	_, a, _ := callJSON(t, tg, testToken, "getUpdates", map[string]any{"allowed_updates": []string{"message", "edited_message", "callback_query"}})
+	_, a, _ := callJSON(t, tg, testToken, "getUpdates", map[string]any{"allowed_updates": []string{"message", "edited_message", "callback_query", "pre_checkout_query"}})
 	var got []goldenUpdate
 	if err := json.Unmarshal(a.Result, &got); err != nil || len(got) != len(want) {
 		t.Errorf("getUpdates returned %d of %d goldens: %v", len(got), len(want), err)

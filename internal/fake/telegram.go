@@ -174,6 +174,9 @@ type Telegram struct {
 	// InaccessibleAfter is the age past which a pressed message reaches the
 	// bot as an InaccessibleMessage (date 0); default 48 h. See AgeMessage.
 	InaccessibleAfter time.Duration
+	// PreCheckoutTimeout is how long after PreCheckout the bot may answer
+	// the pre_checkout_query (default 10 s, as Telegram says).
+	PreCheckoutTimeout time.Duration
 
 	tb             TB
 	srv            *httptest.Server
@@ -201,6 +204,7 @@ type Telegram struct {
 	chats           map[int64]map[int]*tgStored // the message store, by chat and message id
 	presses         map[string]*ButtonPress     // by callback query id
 	pressOrder      []string
+	pay             tgPayments // see telegram_payments.go
 }
 
 type tgFile struct {
@@ -227,6 +231,7 @@ func NewTelegram(tb TB, token string) *Telegram {
 		WebhookTimeout:       30 * time.Second,
 		CallbackQueryTimeout: 15 * time.Second,
 		InaccessibleAfter:    48 * time.Hour,
+		PreCheckoutTimeout:   10 * time.Second,
 		tb:                   tb,
 		done:                 make(chan struct{}),
 		files:                map[string]*tgFile{},
@@ -970,6 +975,7 @@ type tgMessage struct {
 	Photo          []tgPhotoSize   `json:"photo,omitempty"`
 	Document       *tgDocument     `json:"document,omitempty"`
 	Caption        string          `json:"caption,omitempty"`
+	Invoice        *tgInvoice      `json:"invoice,omitempty"`
 	ReplyMarkup    *tgMarkup       `json:"reply_markup,omitempty"`
 }
 

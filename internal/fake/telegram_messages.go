@@ -52,19 +52,23 @@ import (
 // Keyboard is an inline keyboard: rows of buttons.
 type Keyboard [][]Button
 
-// Button is an inline keyboard button with callback data, the only kind of
-// button the fake models.
+// Button is an inline keyboard button with callback data, or the Pay
+// button of an invoice: the only kinds of button the fake models.
 type Button struct {
 	Text         string `json:"text"`
-	CallbackData string `json:"callback_data"`
+	CallbackData string `json:"callback_data,omitempty"`
+	Pay          bool   `json:"pay,omitempty"`
 }
 
-// Data lists the callback data of every button, row by row.
+// Data lists the callback data of every button, row by row (a Pay button
+// has none).
 func (k Keyboard) Data() []string {
 	var out []string
 	for _, row := range k {
 		for _, b := range row {
-			out = append(out, b.CallbackData)
+			if !b.Pay {
+				out = append(out, b.CallbackData)
+			}
 		}
 	}
 	return out
@@ -92,8 +96,9 @@ type Message struct {
 	// FromBot is true for the bot's messages, false for the users'
 	// messages registered by AddUserMessage, PushUpdate or DeliverUpdate.
 	FromBot bool
-	// Kind is "text", "photo" or "document"; "other" for a user's message
-	// of another kind (and for a message only known as deleted).
+	// Kind is "text", "photo", "document" or "invoice"; "other" for a
+	// user's message of another kind (and for a message only known as
+	// deleted).
 	Kind string
 	// Text is the text, or the caption of a photo or document.
 	Text string
@@ -511,6 +516,12 @@ func (t *Telegram) inlineKeyboard(q *tgRequest) (Keyboard, *tgAnswer) {
 				return nil, badp(`can't parse inline keyboard button: Field "text" must be of type String`)
 			}
 			data, _ := jsonString(b["callback_data"])
+			if payButton(q, b, data) {
+				if text != "" {
+					row = append(row, Button{Text: text, Pay: true})
+				}
+				continue
+			}
 			if data == "" {
 				for _, k := range []string{"url", "callback_game", "pay", "switch_inline_query", "switch_inline_query_chosen_chat",
 					"switch_inline_query_current_chat", "login_url", "web_app", "copy_text"} {
