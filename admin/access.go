@@ -10,22 +10,39 @@ import (
 )
 
 // checkAccess says in one line who may use the bot: a bot open to
-// everyone spends the operator's Replicate credit on strangers. PRICE_STARS
-// is read and checked, but no payment is taken yet: it gates nobody.
+// everyone spends the operator's Replicate credit on strangers, unless
+// they pay for it in Stars (PRICE_STARS).
 func checkAccess(r *report, cfg *config.Config) {
 	allowed, admins := cfg.AllowedList, cfg.AdminList
 	switch {
+	case len(allowed) == 0 && cfg.Payments.PriceStars > 0:
+		r.ok("access", "everyone, paying: "+payments(cfg))
 	case len(allowed) == 0:
-		hint := "set ALLOWED_USERS to the ids (or @usernames) of those who may use it"
-		if cfg.Payments.PriceStars > 0 {
-			hint += "; PRICE_STARS does not make them pay yet: this version takes no payments"
-		}
-		r.warn("access", fmt.Sprintf("everyone: anyone who finds the bot spends your Replicate credit (up to %s a day each)", dailyLimit(cfg)), hint)
+		r.warn("access", fmt.Sprintf("everyone: anyone who finds the bot spends your Replicate credit (up to %s a day each)", dailyLimit(cfg)),
+			"set ALLOWED_USERS to the ids (or @usernames) of those who may use it, or PRICE_STARS to make them pay in Telegram Stars")
 	case isSubset(allowed, admins):
 		r.ok("access", "admins only ("+strings.Join(allowed, ", ")+")")
 	default:
-		r.ok("access", fmt.Sprintf("allowed: %d %s (%s)", len(allowed), plural(len(allowed), "user", "users"), strings.Join(allowed, ", ")))
+		line := fmt.Sprintf("allowed: %d %s (%s)", len(allowed), plural(len(allowed), "user", "users"), strings.Join(allowed, ", "))
+		if cfg.Payments.PriceStars > 0 {
+			line += ", paying: " + payments(cfg)
+		}
+		r.ok("access", line)
 	}
+}
+
+// payments says what a user pays: the price, the free photos, who is exempt.
+func payments(cfg *config.Config) string {
+	p := cfg.Payments
+	s := fmt.Sprintf("%d %s a photo", p.PriceStars, plural(p.PriceStars, "Star", "Stars"))
+	if p.FreePerDay > 0 {
+		s += fmt.Sprintf(" after %d free a day", p.FreePerDay)
+	}
+	s += fmt.Sprintf(", up to %s a day each", dailyLimit(cfg))
+	if len(cfg.AdminList) > 0 {
+		s += "; admins free"
+	}
+	return s
 }
 
 func dailyLimit(cfg *config.Config) string {

@@ -56,8 +56,10 @@ func TestDoctorSaysWhoMayUseTheBot(t *testing.T) {
 		{map[string]string{"ALLOWED_USERS": "12345, @anna"}, "OK    access: allowed: 2 users (12345, @anna)"},
 		{map[string]string{"ALLOWED_USERS": "12345"}, "OK    access: allowed: 1 user (12345)"},
 		{map[string]string{"ALLOWED_USERS": "7,@boss", "ADMIN_USERS": "@Boss,7"}, "OK    access: admins only (7, @boss)"},
-		// No payment is taken yet: a price gates nobody.
-		{map[string]string{"PRICE_STARS": "5"}, "WARN  access: everyone: anyone who finds the bot spends your Replicate credit (up to 50 photos a day each)"},
+		// A price makes everyone pay, after the free photos of the day.
+		{map[string]string{"PRICE_STARS": "5"}, "OK    access: everyone, paying: 5 Stars a photo after 1 free a day, up to 50 photos a day each"},
+		{map[string]string{"PRICE_STARS": "1", "FREE_PER_DAY": "0", "ALLOWED_USERS": "7,8", "ADMIN_USERS": "7"},
+			"OK    access: allowed: 2 users (7, 8), paying: 1 Star a photo, up to 50 photos a day each; admins free"},
 	} {
 		_, out := runDoctor(t, config.Preflight, localVars(t, tc.vars))
 		got := lines(out, "access")

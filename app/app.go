@@ -8,6 +8,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -93,7 +95,9 @@ func NewWith(cfg *config.Config, log *slog.Logger, mode config.Mode, change func
 		Effects: cfg.Effects, DefaultEffect: cfg.DefaultEffect, About: cfg.About,
 		PredictionDeadline: cfg.PredictionDeadline,
 		Allowed:            cfg.AllowedUsers, Admins: cfg.AdminUsers, MaxActive: cfg.MaxActive, DailyLimit: cfg.DailyLimit,
-		ShowStars: cfg.Payments.PriceStars > 0,
+		ShowStars:  cfg.Payments.PriceStars > 0,
+		FreePerDay: cfg.Payments.FreePerDay, StarPacks: cfg.Payments.StarPacks,
+		PaySupport: cfg.Payments.PaySupport, Terms: cfg.Payments.Terms, PaySecret: paySecret(cfg.TelegramToken),
 	}
 	if mode != config.Run {
 		opt.WebhookURL = cfg.PublicURL + httpapi.ReplicatePath
@@ -168,14 +172,20 @@ func warnAboutUsernames(log *slog.Logger, cfg *config.Config) {
 			names = append(names, e)
 		}
 	}
-	if cfg.Payments.PriceStars > 0 {
-		log.Warn("PRICE_STARS is set, but this version takes no payments yet: the bot serves everyone ALLOWED_USERS lets in, free")
-	}
 	if len(names) > 0 {
 		log.Warn("ADMIN_USERS names users by @username: a username can be released and taken by someone else, "+
 			"who would then be exempt from the limits; put their numeric ids there instead (photobot doctor looks them up where Telegram allows; "+
 			"the log shows user_id when they write)", "usernames", strings.Join(names, ","))
 	}
+}
+
+// paySecret is the key that signs invoices' payloads: derived from the bot
+// token, so that it needs no setting of its own, changes with the token,
+// and cannot be turned back into it.
+func paySecret(token string) []byte {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("photobot invoice payloads"))
+	return m.Sum(nil)
 }
 
 // Handler is the HTTP face of a Bot: both webhooks and /healthz.

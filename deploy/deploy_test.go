@@ -949,6 +949,15 @@ func TestBucketLifecycleEqualsGoCode(t *testing.T) {
 	if g, w := key(got), key(want); !slices.Equal(g, w) {
 		t.Errorf("bucket lifecycle rules differ from pipeline.LifecycleRules (same rules, same order)\n terraform: %v\n go:        %v", g, w)
 	}
+	// Balances, payments and paid-for photos are kept for good: no rule
+	// of the bucket may reach them.
+	for _, r := range got {
+		for _, kept := range pipeline.KeptPrefixes {
+			if strings.HasPrefix(kept, r.Prefix) || strings.HasPrefix(r.Prefix, kept) {
+				t.Errorf("lifecycle_rule %s (prefix %q) would expire %s, which is kept for good", r.ID, r.Prefix, kept)
+			}
+		}
+	}
 }
 
 // memberOf returns the service accounts named in a member or members

@@ -14,6 +14,7 @@ import (
 
 	"github.com/photobot/photobot/admin"
 	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/internal/testenv"
 )
 
 // The requests one photo costs, counted at the services: what the cost
@@ -27,15 +28,23 @@ func TestRequestsPerPhoto(t *testing.T) {
 		s3        map[string]int // requests by method, the model's read of the photo included
 		telegram  []string       // Bot API calls photobot makes (not the webhook answers)
 		functions int            // webhook calls: fn-handler and fn-callback invocations
+		paid      bool           // 10 Stars held from a balance topped up before
 	}{
 		{name: "one effect (the spec's flow)", s3: map[string]int{"PUT": 9, "GET": 5, "DELETE": 2},
 			telegram: []string{"download", "getFile", "sendPhoto"}, functions: 2},
 		{name: "a menu, one press", effects: menuEffects, s3: map[string]int{"PUT": 9, "GET": 5, "DELETE": 2},
 			telegram: []string{"answerCallbackQuery", "download", "editMessageText", "editMessageText", "getFile", "sendDocument", "sendPhoto"}, functions: 3},
+		// The price held (GET, PUT accounts/) and kept once delivered (GET,
+		// PUT accounts/).
+		{name: "a paid photo", paid: true, s3: map[string]int{"PUT": 10, "GET": 6, "DELETE": 2},
+			telegram: []string{"download", "getFile", "sendPhoto"}, functions: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, false, func(v map[string]string) {
+				if tc.paid {
+					v["PRICE_STARS"], v["FREE_PER_DAY"] = "10", "0"
+				}
 				if tc.effects != "" {
 					delete(v, "REPLICATE_MODEL")
 					delete(v, "REPLICATE_INPUT")
@@ -46,7 +55,11 @@ func TestRequestsPerPhoto(t *testing.T) {
 			if err := admin.Setup(context.Background(), h.Bot, io.Discard); err != nil {
 				t.Fatal(err)
 			}
+			if tc.paid {
+				topUp(t, h.Env, 4200, 50)
+			}
 			h.S3.Clear()
+			logsBefore := len(h.Logs.Lines())
 			before := len(h.S3.Requests("", ""))
 			tgBefore := len(h.TG.Calls(""))
 			p := h.NewPhoto(4200)
@@ -87,7 +100,7 @@ func TestRequestsPerPhoto(t *testing.T) {
 				t.Errorf("Bot API calls %v, want %v", calls, tc.telegram)
 			}
 			fn := 0
-			for _, l := range h.Logs.Lines() {
+			for _, l := range h.Logs.Lines()[logsBefore:] {
 				if l["msg"] == "request" {
 					fn++
 				}
@@ -101,4 +114,17 @@ func TestRequestsPerPhoto(t *testing.T) {
 			t.Logf("per photo: S3 %v; Bot API %v; %d function calls; 1 prediction", got, calls, fn)
 		})
 	}
+}
+
+// topUp buys a pack of Stars for user, as /buy's button and a payment do.
+func topUp(t *testing.T, e *testenv.Env, user int64, stars int) {
+	t.Helper()
+	command(t, e, user, "en", "/buy")
+	menu := botMessage(t, e, user, fmt.Sprint("b:", stars))
+	deliver(t, e, e.TG.Press(t, user, menu.ID, fmt.Sprint("b:", stars), fake.User{ID: user, LanguageCode: "en"}))
+	inv := e.TG.WaitInvoices(t, 1, wait)[0]
+	if p := e.TG.Pay(t, inv, fake.User{LanguageCode: "en"}, fake.ViaWebhook); !p.Paid {
+		t.Fatalf("top-up not paid: %+v", p)
+	}
+	told(t, e, user, "Payment received")
 }

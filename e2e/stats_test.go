@@ -21,7 +21,7 @@ import (
 const owner = 9001
 
 // command is a text message from a user, as Telegram sends it.
-func command(h *harness, chat int64, text string) map[string]any {
+func commandUpdate(h *harness, chat int64, text string) map[string]any {
 	id := time.Now().UnixNano() % 1_000_000_000
 	return map[string]any{"update_id": id, "message": map[string]any{
 		"message_id": id % 100000, "date": h.Clock.Now().Unix(), "text": text,
@@ -107,7 +107,7 @@ func TestStatsAndAlertsInServe(t *testing.T) {
 	}
 
 	start := time.Now()
-	h.deliver(command(h, owner, "/stats"))
+	h.deliver(commandUpdate(h, owner, "/stats"))
 	took := time.Since(start)
 	charts := func() (sent []fake.Call) {
 		for _, c := range h.TG.Calls("sendPhoto") {
@@ -144,7 +144,7 @@ func TestStatsAndAlertsInServe(t *testing.T) {
 	// The first /stats of a day rolls up the closed days (here 29 of them,
 	// each summed from its 32 shards); the next reads one object per day.
 	start = time.Now()
-	h.deliver(command(h, owner, "/stats"))
+	h.deliver(commandUpdate(h, owner, "/stats"))
 	h.Eventually("the second chart", wait, func() bool { return len(charts()) == 2 })
 	// Timings are the benchmarks' business (and the reads are counted in
 	// package stats): logged here, not asserted.

@@ -19,6 +19,7 @@ type Bot struct {
 	images ImageStore
 	chat   Chat
 	models Models
+	pay    Payments // nil when payments are off
 	log    *slog.Logger
 	opt    Options
 	effect map[string]*Effect
@@ -84,6 +85,17 @@ type Options struct {
 	SaveBudget time.Duration
 	// ShowStars: /stats shows the Stars counters (payments are on).
 	ShowStars bool
+	// Payments (with Deps.Payments; see payments.go). FreePerDay photos
+	// a day are free for each user before an effect's Price is asked;
+	// StarPacks are the top-ups /buy offers; PaySupport and Terms answer
+	// /paysupport and /terms (the core's words when nil). PaySecret signs
+	// the invoices' payloads: derived from the bot token, so that only
+	// this bot's invoices are accepted.
+	FreePerDay        int
+	StarPacks         []int
+	PaySupport, Terms Text
+	PaySecret         []byte
+
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -127,7 +139,10 @@ func New(d Deps, o Options) (*Bot, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	b := &Bot{store: d.Store, images: d.Images, chat: d.Chat, models: d.Models, log: d.Log, opt: o,
+	if d.Payments != nil && len(o.PaySecret) < 16 {
+		return nil, errors.New("pipeline: payments need a PaySecret of 16 bytes or more")
+	}
+	b := &Bot{store: d.Store, images: d.Images, chat: d.Chat, models: d.Models, pay: d.Payments, log: d.Log, opt: o,
 		effect: map[string]*Effect{}, ledger: d.Ledger, alerts: &alerted{}}
 	for i := range b.opt.Effects {
 		e := &b.opt.Effects[i]

@@ -19,6 +19,7 @@ import (
 //	              message started (found by its claim)
 //	x:r_<effect>_<message>  Cancel of the prediction the user's reply
 //	              <message> (a prompt) started
+//	b:<stars>     a pack of Stars: an invoice for it
 type action byte
 
 const (
@@ -30,6 +31,7 @@ const (
 	// actReply is no button: a prompt replied to the bot's question. It
 	// names the prediction a reply started, for its Cancel.
 	actReply action = 'r'
+	actBuy   action = 'b'
 )
 
 // button is a button's data, parsed.
@@ -39,6 +41,7 @@ type button struct {
 	of     action // cancel: the action of the button whose prediction it stops
 	ref    string // again: the prediction whose prompt it repeats ("" for none)
 	reply  int    // cancel of a reply: the user's reply that started it
+	stars  int    // buy: the pack
 }
 
 func (d button) String() string {
@@ -51,6 +54,8 @@ func (d button) String() string {
 		return "x:" + string(d.of) + "_" + d.effect
 	case d.act == actAgain && d.ref != "":
 		return "a:" + d.effect + ":" + d.ref
+	case d.act == actBuy:
+		return "b:" + strconv.Itoa(d.stars)
 	}
 	return string(d.act) + ":" + d.effect
 }
@@ -77,6 +82,9 @@ func parseButton(s string) (d button, ok bool) {
 		return button{act: a, effect: effect, ref: ref}, effect != "" && (ref == "" || validPredictionID(ref))
 	case actCancel:
 		return parseCancel(arg)
+	case actBuy:
+		n, err := strconv.Atoi(arg)
+		return button{act: actBuy, stars: n}, err == nil && n > 0
 	}
 	return button{}, false
 }

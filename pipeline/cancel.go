@@ -44,13 +44,17 @@ func (b *Bot) cancel(ctx context.Context, p *pressed, x button) (*Response, erro
 		p.answer(p.w.BusyPress, true)
 		return nil, nil
 	}
-	p.answer(p.w.Canceling, false)
+	// No result will come: the price goes back at once.
+	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
+	if err := d.giveBack(ctx); err != nil {
+		log.Error("the price of a canceled prediction was not given back", "err", err)
+	}
+	p.answer(withNote(p.w.Canceling, " ", d.returned), false)
 	cctx, cancel = b.call(ctx)
 	if err := b.models.Cancel(cctx, id); err != nil {
 		log.Warn("Replicate did not take the cancel; no result will be sent anyway", "err", err)
 	}
 	cancel()
-	d := &delivery{b: b, o: &Outcome{ID: id, Status: Canceled}, task: task, w: b.wordsFor(task.Language), log: log}
 	d.forget(ctx, true)
 	b.count(ctx, &Event{User: task.UserID, Effect: d.effect().ID, Outcome: CanceledByUser, Spend: d.effect().Cost})
 	log.Info("canceled by the user")
@@ -110,5 +114,6 @@ func (d *delivery) canceledStatus(pressedMessage int) *Reply {
 	if t.StatusButtons {
 		return &Reply{ChatID: t.ChatID, Edit: t.Status, ButtonsOnly: true, Buttons: buttons}
 	}
-	return &Reply{ChatID: t.ChatID, Edit: pressedMessage, Text: fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), Buttons: buttons}
+	text := withNote(fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), "\n", d.returned)
+	return &Reply{ChatID: t.ChatID, Edit: pressedMessage, Text: text, Buttons: buttons}
 }

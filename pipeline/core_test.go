@@ -33,6 +33,7 @@ type core struct {
 	store  *inmem.Store
 	chat   *inmem.Chat
 	models *inmem.Models
+	pay    *inmem.Payments // nil: payments off
 	clock  *clock
 	seq    atomic.Int64
 	opt    pipeline.Options
@@ -59,8 +60,12 @@ func (c *core) rewire(store interface {
 	pipeline.Store
 	pipeline.ImageStore
 }, chat pipeline.Chat) {
+	d := pipeline.Deps{Store: store, Images: store, Chat: chat, Models: c.models}
+	if c.pay != nil {
+		d.Payments = c.pay
+	}
 	var err error
-	c.bot, err = pipeline.New(pipeline.Deps{Store: store, Images: store, Chat: chat, Models: c.models}, c.opt)
+	c.bot, err = pipeline.New(d, c.opt)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -124,6 +124,9 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 		// nothing will ever help.
 		d.log.Warn("result cannot be delivered", "err", err)
 		d.undelivered = true
+		if err := d.giveBack(ctx); err != nil {
+			d.log.Error("the price of an undeliverable result was not given back", "err", err)
+		}
 		return nil
 	}
 	cctx, cancel := cleanup(ctx)
@@ -139,7 +142,11 @@ func (d *delivery) sendOrGiveUp(ctx context.Context) error {
 	if buttons != nil {
 		text = d.w.TooSlowAgain
 	}
-	if err := d.text(cctx, text, buttons); err != nil && !hopeless(err) {
+	if err := d.giveBack(cctx); err != nil {
+		d.b.retryLater(cctx, d.lease)
+		return err
+	}
+	if err := d.text(cctx, withNote(text, "\n", d.returned), buttons); err != nil && !hopeless(err) {
 		d.b.retryLater(cctx, d.lease)
 		return fmt.Errorf("telling the user the result did not go through: %w", err)
 	}
@@ -157,6 +164,11 @@ type delivery struct {
 	lease *lease
 	// undelivered: the result could not be sent, for good (counted so).
 	undelivered bool
+	// gaveBack: the task's price went back to the balance (returned says
+	// so to the user); else a delivered result keeps it.
+	gaveBack bool
+	returned string
+	kept     bool // the result reached the user: the price is kept
 }
 
 // noTask answers a webhook whose task is not there: delivered already, or
@@ -198,11 +210,19 @@ func (d *delivery) forget(ctx context.Context, slot bool) {
 			f()
 		}()
 	}
-	if slot && t.UserID != 0 && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) {
+	if slot && t.UserID != 0 && (t.Counted || b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) {
 		do(func() {
 			if err := b.unreserve(ctx, t.UserID, t.UpdateID, false); err != nil {
 				d.log.Warn("could not free the user's slot; it frees itself after the deadline", "err", err)
 			}
+		})
+	}
+	if t.Hold != "" && d.kept {
+		do(func() {
+			if err := b.settle(ctx, t.UserID, t.Hold); err != nil {
+				d.log.Warn("could not settle the price held; the hold is dropped in a week, kept", "err", err)
+			}
+			b.countStars(ctx, CounterStarsHeld, -t.Stars) // spent
 		})
 	}
 	do(func() {
@@ -228,7 +248,10 @@ func (d *delivery) send(ctx context.Context) error {
 	title, buttons := e.Title.In(w.lang), d.buttons()
 	if o.Status != Succeeded || len(o.Files) == 0 && o.Text == "" {
 		d.startSettled(ctx)
-		return d.failure(ctx, d.outcomeText(), buttons)
+		if err := d.giveBack(ctx); err != nil {
+			return err
+		}
+		return d.failure(ctx, withNote(d.outcomeText(), "\n", d.returned), buttons)
 	}
 	// The status changes while the result travels: nothing waits for it.
 	status := make(chan struct{})
@@ -245,14 +268,21 @@ func (d *delivery) send(ctx context.Context) error {
 	}()
 	defer func() { <-status }()
 	if len(o.Files) == 0 {
-		return d.text(ctx, shorten(o.Text, 4096), buttons)
+		err := d.text(ctx, shorten(o.Text, 4096), buttons)
+		d.kept = err == nil
+		return err
 	}
 	err := d.b.chat.SendResult(ctx, &Result{ChatID: d.task.ChatID, ReplyTo: d.task.MessageID, Files: o.Files,
 		As: e.Send, Caption: d.caption(title), Name: e.ID, Buttons: buttons})
+	d.kept = err == nil
 	if errors.Is(err, ErrFileGone) || errors.Is(err, ErrConfig) {
 		// The file itself was refused or is gone: say so rather than nothing.
 		d.log.Warn("result refused by Telegram", "err", err)
-		return d.text(ctx, w.Undeliverable, buttons)
+		d.undelivered = true
+		if err := d.giveBack(ctx); err != nil {
+			return err
+		}
+		return d.text(ctx, withNote(w.Undeliverable, "\n", d.returned), buttons)
 	}
 	return err
 }

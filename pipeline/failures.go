@@ -34,7 +34,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 			j.log.Warn("transient failure; the presser is told to press again", "err", err)
 		}
 		j.countIntake(cctx, err, kind, false)
-		return j.pressFailed(cctx, text, kind), nil
+		return j.pressFailed(cctx, withNote(text, "\n", j.returned), kind), nil
 	}
 	if errors.Is(err, ErrInProgress) {
 		j.log.Warn("update is being handled by another delivery")
@@ -52,6 +52,7 @@ func (j *job) failed(ctx context.Context, err error) (*Response, error) {
 	}
 	j.countIntake(cctx, err, kind, retry)
 	j.done(cctx)
+	text = withNote(text, "\n", j.returned)
 	if j.posted != 0 { // a replied job's status says it
 		return &Response{Reply: &Reply{ChatID: j.photo.ChatID, Edit: j.posted, Text: text}}, nil
 	}

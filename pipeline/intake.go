@@ -35,8 +35,12 @@ func (b *Bot) HandleUpdate(ctx context.Context, u *Update) (*Response, error) {
 	switch {
 	case u.Press != nil:
 		return b.press(ctx, u.ID, u.Press)
+	case u.Message != nil && u.Message.Payment != nil:
+		return b.payment(ctx, u.ID, u.Message) // the Stars are the user's, allowed or not
 	case u.Message != nil:
 		return b.message(ctx, u.ID, u.Message)
+	case u.PreCheckout != nil:
+		return b.preCheckout(ctx, u.PreCheckout)
 	}
 	return nil, nil // edits, channel posts, ...: nothing to do
 }
@@ -64,6 +68,8 @@ func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Respons
 	}
 	if msg.File == nil {
 		switch {
+		case b.pay != nil && payCommands[command]:
+			return b.payCommand(ctx, msg, command), nil
 		case command == "effects" && !b.single():
 			return reply(msg, w.effects), nil
 		case b.effect[command] != nil && !b.single():
@@ -150,6 +156,9 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 	if ok && d.act == actCancel {
 		return b.cancel(ctx, &pressed{Press: p, w: w, answer: answer, log: log}, d)
 	}
+	if ok && d.act == actBuy {
+		return b.buy(ctx, &pressed{Press: p, w: w, answer: answer, log: log}, d.stars)
+	}
 	if p.Photo == nil || p.Photo.File == nil || !p.Photo.File.Image || p.MessageID == 0 {
 		answer(w.PhotoGone, true)
 		return nil, nil
@@ -210,6 +219,12 @@ type job struct {
 	// succeeds.
 	lease    *lease // acquire: the claim is ours
 	reserved bool   // acquire: the user's quota counts it
+	count    int    // acquire: the user's predictions today, this one included
+	price    int    // acquire: what it costs in Stars (0: free)
+	held     bool   // acquire: the price is held from the balance
+	balance  int    // acquire: the balance after the hold, or too low for it
+	note     string // acquire: what the user is told of the price
+	returned string // rollback: the user is told the price came back
 	image    string // prepare: the stored photo's key
 	url      string // prepare: where the model reads it
 }
@@ -217,7 +232,7 @@ type job struct {
 func (b *Bot) newJob(update int64, photo *Message, user *User, e *Effect, w *words) *job {
 	return &job{b: b, update: update, photo: photo, user: user, effect: e, w: w,
 		prompt:  prompt(photo.Caption),
-		limited: b.limited(user),
+		limited: b.counted(user, e),
 		log:     b.log.With("update_id", update, "chat_id", photo.ChatID, "user_id", userID(user), "effect", e.ID)}
 }
 
@@ -246,6 +261,16 @@ func (j *job) start(ctx context.Context) (*Response, error) {
 // download is wasted only for a duplicate or a refusal. A failure to
 // acquire wins over a failed download.
 func (j *job) acquireAndPrepare(ctx context.Context) error {
+	if j.b.priceOf(j.user, j.effect) > 0 {
+		// A photo that may cost Stars is downloaded once they are held:
+		// a user who cannot pay costs nothing.
+		err := j.acquire(ctx)
+		j.acknowledge(ctx, err)
+		if err != nil {
+			return err
+		}
+		return j.prepare(ctx)
+	}
 	acquired := make(chan error, 1)
 	go func() {
 		err := j.acquire(ctx)
@@ -260,24 +285,24 @@ func (j *job) acquireAndPrepare(ctx context.Context) error {
 }
 
 // acquire takes the job's lease and, when limits apply, counts the
-// prediction against the user's quota. A refusal keeps the lease: it
-// becomes a message, and the update is done.
+// prediction against the user's quota; then charges its price. A refusal
+// keeps the lease: it becomes a message, and the update is done.
 func (j *job) acquire(ctx context.Context) error {
 	l, err := j.b.acquire(ctx, j.claim, j.b.accepted)
 	if err != nil {
 		return err
 	}
 	j.lease = l
-	if !j.limited {
-		return nil
+	if j.limited {
+		cctx, cancel := j.b.call(ctx)
+		j.count, err = j.b.reserve(cctx, j.user.ID, j.update)
+		cancel()
+		if err != nil {
+			return err
+		}
+		j.reserved = true
 	}
-	cctx, cancel := j.b.call(ctx)
-	defer cancel()
-	if err := j.b.reserve(cctx, j.user.ID, j.update); err != nil {
-		return err
-	}
-	j.reserved = true
-	return nil
+	return j.charge(ctx)
 }
 
 // acknowledge answers a press as soon as it is known whether it starts
@@ -298,7 +323,7 @@ func (j *job) acknowledge(ctx context.Context, err error) {
 		answered := make(chan struct{})
 		go func() {
 			defer close(answered)
-			j.answer(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), false)
+			j.answer(withNote(fmt.Sprintf(j.w.Starting, j.effect.Title.In(j.w.lang)), " · ", j.note), false)
 		}()
 		cctx, cancel := j.b.call(ctx)
 		if err := j.b.chat.Send(cctx, j.status()); err != nil {
@@ -308,6 +333,8 @@ func (j *job) acknowledge(ctx context.Context, err error) {
 		<-answered
 	case errors.Is(err, errDone), errors.Is(err, ErrInProgress):
 		j.answer(j.w.AlreadyStarted, false)
+	case errors.Is(err, errShort):
+		j.answer(j.w.NeedStars, false)
 	case errors.Is(err, errTooManyActive), errors.Is(err, errDailyLimit):
 		text, _ := j.meaning(err)
 		j.answer(text, true)
@@ -384,6 +411,10 @@ func (j *job) task() *Task {
 	}
 	j.progressTask(t)
 	j.promptTask(t)
+	if j.held {
+		t.Hold, t.Stars = j.claim, j.price
+	}
+	t.Counted = j.reserved
 	return t
 }
 
@@ -402,18 +433,25 @@ func (j *job) announce(id string, tell bool) *Response {
 	default:
 		r.Reply = reply(j.photo, j.w.Accepted).Reply
 	}
+	if r.Reply != nil {
+		r.Reply.Text = withNote(r.Reply.Text, "\n", j.note)
+	}
 	return r
 }
 
 // rollback undoes what the steps did before one failed (the stored photo,
-// the quota), then tells the user why (failed); a duplicate is told
-// nothing.
+// the quota, the price held), then tells the user why (failed); a
+// duplicate is told nothing, a balance too low gets an invoice.
 func (j *job) rollback(ctx context.Context, err error) (*Response, error) {
 	j.dropImage(ctx)
 	j.refund(ctx)
-	if errors.Is(err, errDone) || errors.Is(err, ErrInProgress) && j.press != nil {
+	j.giveBack(ctx)
+	switch {
+	case errors.Is(err, errDone) || errors.Is(err, ErrInProgress) && j.press != nil:
 		j.log.Info("duplicate ignored")
 		return nil, nil
+	case errors.Is(err, errShort):
+		return j.invoice(ctx)
 	}
 	return j.failed(ctx, err)
 }
@@ -594,6 +632,14 @@ func prompt(caption string) string {
 		return rest
 	}
 	return caption
+}
+
+// withNote adds note to text after sep; text alone when there is none.
+func withNote(text, sep, note string) string {
+	if note == "" {
+		return text
+	}
+	return text + sep + note
 }
 
 // reply answers msg with text.

@@ -47,7 +47,18 @@ const (
 	SetupPrefix = "setup/"
 	// StatsPrefix holds the daily numbers of /stats (package stats).
 	StatsPrefix = "stats/"
+
+	// Money is kept: no lifecycle rule may expire these (KeptPrefixes).
+	accountPrefix = "accounts/"
+	paymentPrefix = "payments/"
+	invoicePrefix = "invoices/"
 )
+
+// KeptPrefixes hold what must outlive every lifecycle rule: the users'
+// balances (accounts/), the payments and refunds (payments/) and the
+// photos an invoice remembers (invoices/). A test holds LifecycleRules and
+// Terraform's bucket to never expiring them.
+var KeptPrefixes = []string{accountPrefix, paymentPrefix, invoicePrefix}
 
 // taskKey: the state between the two halves (the spec's
 // tasks/{prediction_id}.json).
@@ -102,3 +113,21 @@ func safeKey(s string) string {
 		return '_'
 	}, s)
 }
+
+// accountKey: a user's balance in Stars (see balance.go).
+func accountKey(userID int64) string {
+	return accountPrefix + strconv.FormatInt(userID, 10) + ".json"
+}
+
+// paymentKey: the record of a payment, by Telegram's charge id: created
+// once, however often the payment is reported.
+func paymentKey(chargeID string) string { return paymentPrefix + safeKey(chargeID) + ".json" }
+
+// refundKey: the claim on a payment's refund.
+func refundKey(chargeID string) string { return paymentPrefix + safeKey(chargeID) + ".refund.json" }
+
+// invoiceKey: the photo an invoice remembers, started once it is paid.
+func invoiceKey(id string) string { return invoicePrefix + safeKey(id) + ".json" }
+
+// invoiceStartKey: the claim that starts a paid invoice's photo once.
+func invoiceStartKey(id string) string { return invoicePrefix + safeKey(id) + ".start.json" }

@@ -156,6 +156,21 @@ func (d *delivery) outcomeKind() string {
 	return FailedModel
 }
 
+// countStars adds n (which may be negative) to a Stars counter of today,
+// for /stats: earned and refunded as payments are credited and refunded;
+// held is the net change of the balances (a payment adds, a kept price or
+// a refund takes away).
+func (b *Bot) countStars(ctx context.Context, counter string, n int) {
+	if b.ledger == nil || n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), countTimeout)
+	defer cancel()
+	if err := b.ledger.Add(ctx, b.now(), counter, int64(n)); err != nil {
+		b.log.Warn("stats: Stars not counted", "counter", counter, "err", err)
+	}
+}
+
 // countIntake counts a photo the intake refused or gave up on; transient
 // failures that Telegram will redeliver are not counted (the redelivery is).
 func (j *job) countIntake(ctx context.Context, err error, kind failureKind, givenUp bool) {
@@ -165,7 +180,7 @@ func (j *job) countIntake(ctx context.Context, err error, kind failureKind, give
 		ev.Outcome = RefusedLimit
 	case errors.Is(err, ErrRejected):
 		ev.Outcome = FailedInput
-	case errors.Is(err, ErrConfig), givenUp:
+	case errors.Is(err, ErrConfig), errors.Is(err, ErrRefused), givenUp:
 		ev.Outcome = Unavailable
 	default:
 		return // a file that is no photo, or could not be had: not a photo processed

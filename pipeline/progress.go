@@ -24,10 +24,11 @@ import (
 // statusText is what the status says before the model runs.
 func (j *job) statusText() string {
 	title := j.effect.Title.In(j.w.lang)
+	text := fmt.Sprintf(j.w.Processing, title)
 	if j.effect.Progress {
-		return fmt.Sprintf(j.w.Waiting, title)
+		text = fmt.Sprintf(j.w.Waiting, title)
 	}
-	return fmt.Sprintf(j.w.Processing, title)
+	return withNote(text, "\n", j.note) // what it cost
 }
 
 // cancelData is the data of the Cancel button of the job's status.

@@ -36,13 +36,23 @@ func (b *Bot) limited(u *User) bool {
 	return u != nil && (b.opt.MaxActive > 0 || b.opt.DailyLimit > 0) && !b.opt.Admins.Has(u)
 }
 
+// counted reports whether a user's predictions of effect e are counted:
+// for the limits, or for the free photos of the day before a price.
+func (b *Bot) counted(u *User, e *Effect) bool {
+	return b.limited(u) || b.opt.FreePerDay > 0 && b.priceOf(u, e) > 0
+}
+
 // reserve counts one more prediction for the user, or refuses with
 // errTooManyActive or errDailyLimit. It is a compare-and-swap on the
 // user's object, retried on conflict, so concurrent photos cannot overrun
-// a limit. Reserving the same update twice counts it once.
-func (b *Bot) reserve(ctx context.Context, userID, updateID int64) error {
-	return b.updateUsage(ctx, userID, func(u *usage, now time.Time) error {
+// a limit. Reserving the same update twice counts it once. It returns
+// the user's count of the day, this prediction included: the first
+// FreePerDay are free (a second reservation of the same update cannot
+// tell its place, and says the day's count).
+func (b *Bot) reserve(ctx context.Context, userID, updateID int64) (count int, err error) {
+	err = b.updateUsage(ctx, userID, func(u *usage, now time.Time) error {
 		id := strconv.FormatInt(updateID, 10)
+		count = u.Count
 		if _, ok := u.Active[id]; ok {
 			return nil
 		}
@@ -53,9 +63,11 @@ func (b *Bot) reserve(ctx context.Context, userID, updateID int64) error {
 			return errDailyLimit
 		}
 		u.Count++
+		count = u.Count
 		u.Active[id] = now.Add(b.opt.PredictionDeadline + 10*time.Minute).Unix()
 		return nil
 	})
+	return count, err
 }
 
 // unreserve ends a reservation: the prediction finished, or (refund) was

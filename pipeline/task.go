@@ -39,6 +39,13 @@ type Task struct {
 	// Cancel is the data of the status's Cancel button, kept there when
 	// the status says the model started (progress.go).
 	Cancel string `json:"cancel,omitempty"`
+	// Hold names the Stars held from the user's balance for this
+	// prediction (Stars of them): kept when the result is delivered,
+	// given back when none is. "" when it was free.
+	Hold  string `json:"hold,omitempty"`
+	Stars int    `json:"stars,omitempty"`
+	// Counted: the user's counters count it (quota.go), to be freed.
+	Counted bool `json:"counted,omitempty"`
 }
 
 var predictionID = regexp.MustCompile(`^[a-z0-9]{1,64}$`)

@@ -212,13 +212,14 @@ var en = texts{
 type words struct {
 	*texts
 	*promptTexts
+	*payTexts
 	help    string // /start and /help
 	effects string // /effects
 	menu    [][]Button
 }
 
 func newWords(t *texts, b *Bot) *words {
-	w := &words{texts: t, promptTexts: &enPrompt}
+	w := &words{texts: t, promptTexts: &enPrompt, payTexts: payWords[t.lang]}
 	if t.lang == "ru" {
 		w.promptTexts = &ruPrompt
 	}
@@ -253,6 +254,7 @@ func newWords(t *texts, b *Bot) *words {
 	if len(prompts) > 0 {
 		help = append(help, fmt.Sprintf(t.HelpPrompt, strings.Join(prompts, ", ")))
 	}
+	help = append(help, b.prices(w)...)
 	if !b.single() {
 		help = append(help, fmt.Sprintf(t.HelpCommands, "/"+b.opt.Effects[0].ID), "", t.HelpEndMenu)
 		list := []string{t.EffectsList}
@@ -289,7 +291,7 @@ func (w *words) plural(n int, forms [3]string) string {
 	i := 1
 	switch w.lang {
 	case "ru":
-		switch n10, n100 := n%10, n%100; {
+		switch n10, n100 := abs(n)%10, abs(n)%100; {
 		case n10 == 1 && n100 != 11:
 			i = 0
 		case n10 >= 2 && n10 <= 4 && (n100 < 12 || n100 > 14):
@@ -298,11 +300,18 @@ func (w *words) plural(n int, forms [3]string) string {
 			i = 2
 		}
 	default:
-		if n == 1 {
+		if abs(n) == 1 {
 			i = 0
 		}
 	}
 	return fmt.Sprintf(forms[i], n)
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // seconds says how long something took: "3.2 s", «3,2 с».
@@ -345,12 +354,16 @@ type Command struct {
 // Commands is the command menu, by language code ("" for everyone else),
 // registered by photobot setup.
 func (b *Bot) Commands() map[string][]Command {
-	menu := func(t *texts) []Command {
+	menu := func(t *texts, p *payTexts) []Command {
 		c := []Command{{"start", t.CommandStart}, {"help", t.CommandHelp}}
 		if !b.single() {
 			c = append(c, Command{"effects", t.CommandEffects})
 		}
+		if b.pay != nil {
+			c = append(c, Command{"balance", p.CommandBalance}, Command{"buy", p.CommandBuy},
+				Command{"paysupport", p.CommandPaySupport}, Command{"terms", p.CommandTerms})
+		}
 		return c
 	}
-	return map[string][]Command{"": menu(&en), "ru": menu(&ru)}
+	return map[string][]Command{"": menu(&en, &enPay), "ru": menu(&ru, &ruPay)}
 }

@@ -58,7 +58,8 @@ func (f *Faults) take(op string) error {
 
 // Store is a pipeline.Store and ImageStore in memory. Store faults are
 // keyed "put", "get", "create", "replace", "delete" and "image", and
-// also "put tasks/" (an operation and a key prefix).
+// also "put tasks/" (an operation and a key prefix, of a lifecycle rule
+// or a kept one).
 type Store struct {
 	Faults
 	mu      sync.Mutex
@@ -82,6 +83,11 @@ func (s *Store) fault(op, key string) error {
 	for _, p := range pipeline.LifecycleRules {
 		if strings.HasPrefix(key, p.Prefix) {
 			return s.take(op + " " + p.Prefix)
+		}
+	}
+	for _, p := range pipeline.KeptPrefixes {
+		if strings.HasPrefix(key, p) {
+			return s.take(op + " " + p)
 		}
 	}
 	return nil
