@@ -36,7 +36,7 @@ func TestRequestsPerPhoto(t *testing.T) {
 			telegram: []string{"answerCallbackQuery", "download", "editMessageText", "editMessageText", "getFile", "sendDocument", "sendPhoto"}, functions: 3},
 		// The price held (GET, PUT accounts/) and kept once delivered (GET,
 		// PUT accounts/).
-		{name: "a paid photo", paid: true, s3: map[string]int{"PUT": 10, "GET": 6, "DELETE": 2},
+		{name: "a paid photo", paid: true, s3: map[string]int{"PUT": 11, "GET": 7, "DELETE": 2},
 			telegram: []string{"download", "getFile", "sendPhoto"}, functions: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

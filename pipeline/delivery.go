@@ -222,7 +222,6 @@ func (d *delivery) forget(ctx context.Context, slot bool) {
 			if err := b.settle(ctx, t.UserID, t.Hold); err != nil {
 				d.log.Warn("could not settle the price held; the hold is dropped in a week, kept", "err", err)
 			}
-			b.countStars(ctx, CounterStarsHeld, -t.Stars) // spent
 		})
 	}
 	do(func() {

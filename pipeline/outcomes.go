@@ -68,6 +68,9 @@ type Event struct {
 	Outcome string
 	Took    time.Duration // the model's time (Replicate's predict_time)
 	Spend   float64       // estimated USD (Effect.Cost, CostPerSecond)
+	// Spent is the price kept for a delivered result, in Stars: taken off
+	// the balances (CounterStarsHeld) in the same write.
+	Spent int
 }
 
 // Alert is an alert sent to the admins.
@@ -126,6 +129,9 @@ func spend(e *Effect, took time.Duration) float64 {
 func (d *delivery) count(ctx context.Context) {
 	e := d.effect()
 	ev := &Event{User: d.task.UserID, Effect: e.ID, Outcome: d.outcomeKind(), Took: d.o.Took}
+	if d.task.Hold != "" && d.kept {
+		ev.Spent = d.task.Stars
+	}
 	if ev.Outcome != Expired { // an aborted prediction never ran: not billed
 		ev.Spend = spend(e, d.o.Took)
 	}

@@ -71,6 +71,9 @@ func rollupKey(d string) string { return Prefix + d + ".json" }
 func (l *Ledger) Count(ctx context.Context, e *pipeline.Event) error {
 	return l.change(ctx, e.At, func(r *record) {
 		add(&r.Outcomes, e.Outcome, 1)
+		if e.Spent != 0 {
+			add(&r.Counters, pipeline.CounterStarsHeld, -int64(e.Spent))
+		}
 		if e.User != 0 {
 			r.Users.add(e.User)
 		}
