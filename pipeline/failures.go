@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"regexp"
 	"time"
 )
 
@@ -133,36 +132,4 @@ func (j *job) done(ctx context.Context) {
 	if err := j.b.finish(ctx, j.claim, stateDone, ""); err != nil {
 		j.log.Warn("could not mark the claim done", "err", err)
 	}
-}
-
-// How a model fails, by the words of its error (Replicate passes the
-// model's exception text on).
-var (
-	outOfMemory = regexp.MustCompile(`(?i)out of memory|OutOfMemoryError|\bOOM\b|CUDA error: out of memory|memory limit`)
-	badInput    = regexp.MustCompile(`(?i)cannot identify image|image file is truncated|unsupported image|invalid image|not a valid image|decode|input validation|invalid input`)
-	timedOut    = regexp.MustCompile(`(?i)timed? ?out|deadline`)
-)
-
-// outcomeText is what the user reads of a prediction that gave no result.
-// The model's own words go to the operator's log only.
-func (d *delivery) outcomeText() string {
-	w, o := d.w, d.o
-	switch o.Status {
-	case Succeeded:
-		return w.NoOutput
-	case Aborted:
-		return w.Expired
-	case Canceled:
-		return w.TookTooLong // not by photobot: by Cancel-After, or on the website
-	}
-	d.log.Warn("the model failed", "model_error", shorten(redactURLs(o.Error), 2000))
-	switch {
-	case outOfMemory.MatchString(o.Error):
-		return w.OutOfMemory
-	case badInput.MatchString(o.Error):
-		return w.InputRefused
-	case timedOut.MatchString(o.Error):
-		return w.TookTooLong
-	}
-	return w.ModelFailed
 }

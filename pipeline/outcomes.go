@@ -3,9 +3,14 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"regexp"
 	"time"
 )
 
+// How a photo ended: in words for the user (outcomeText) and as a kind
+// for /stats (outcomeKind), both from the prediction's status and the
+// model's error.
+//
 // Counting for /stats: each photo's outcome is counted once, where it
 // becomes known (a result delivered or not, a cancel, a refusal), through
 // the Ledger port (package stats keeps it in the bucket). Counting is
@@ -192,4 +197,36 @@ func (j *job) countIntake(ctx context.Context, err error, kind failureKind, give
 		return // a file that is no photo, or could not be had: not a photo processed
 	}
 	j.b.count(ctx, ev)
+}
+
+// How a model fails, by the words of its error (Replicate passes the
+// model's exception text on).
+var (
+	outOfMemory = regexp.MustCompile(`(?i)out of memory|OutOfMemoryError|\bOOM\b|CUDA error: out of memory|memory limit`)
+	badInput    = regexp.MustCompile(`(?i)cannot identify image|image file is truncated|unsupported image|invalid image|not a valid image|decode|input validation|invalid input`)
+	timedOut    = regexp.MustCompile(`(?i)timed? ?out|deadline`)
+)
+
+// outcomeText is what the user reads of a prediction that gave no result.
+// The model's own words go to the operator's log only.
+func (d *delivery) outcomeText() string {
+	w, o := d.w, d.o
+	switch o.Status {
+	case Succeeded:
+		return w.NoOutput
+	case Aborted:
+		return w.Expired
+	case Canceled:
+		return w.TookTooLong // not by photobot: by Cancel-After, or on the website
+	}
+	d.log.Warn("the model failed", "model_error", shorten(redactURLs(o.Error), 2000))
+	switch {
+	case outOfMemory.MatchString(o.Error):
+		return w.OutOfMemory
+	case badInput.MatchString(o.Error):
+		return w.InputRefused
+	case timedOut.MatchString(o.Error):
+		return w.TookTooLong
+	}
+	return w.ModelFailed
 }
