@@ -112,7 +112,7 @@ func (d *delivery) canceledStatus(pressedMessage int) *Reply {
 	t, e := d.task, d.effect()
 	buttons := d.buttons()
 	if t.StatusButtons {
-		return &Reply{ChatID: t.ChatID, Edit: t.Status, ButtonsOnly: true, Buttons: buttons}
+		return &Reply{ChatID: t.ChatID, Edit: t.StatusMessage, ButtonsOnly: true, Buttons: buttons}
 	}
 	text := withNote(fmt.Sprintf(d.w.CanceledStatus, e.Title.In(d.w.lang)), "\n", d.returned)
 	return &Reply{ChatID: t.ChatID, Edit: pressedMessage, Text: text, Buttons: buttons}

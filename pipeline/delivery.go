@@ -258,11 +258,11 @@ func (d *delivery) send(ctx context.Context) error {
 		defer close(status)
 		d.startSettled(ctx)
 		switch {
-		case d.task.Status == 0:
+		case d.task.StatusMessage == 0:
 		case d.task.StatusButtons: // the older result: its buttons move to the new one
-			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.Status, ButtonsOnly: true})
+			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.StatusMessage, ButtonsOnly: true})
 		default:
-			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.Status, Text: w.done(title, o.Took)})
+			d.edit(ctx, &Reply{ChatID: d.task.ChatID, Edit: d.task.StatusMessage, Text: w.done(title, o.Took)})
 		}
 	}()
 	defer func() { <-status }()
@@ -291,15 +291,15 @@ func (d *delivery) send(ctx context.Context) error {
 func (d *delivery) failure(ctx context.Context, text string, buttons [][]Button) error {
 	t := d.task
 	switch {
-	case t.Status != 0 && !t.StatusButtons:
-		err := d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.Status, Text: text, Buttons: buttons})
+	case t.StatusMessage != 0 && !t.StatusButtons:
+		err := d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.StatusMessage, Text: text, Buttons: buttons})
 		if err == nil || !hopeless(err) {
 			return err
 		}
 		// The status is gone (deleted by the user): a message, then.
-	case t.Status != 0:
+	case t.StatusMessage != 0:
 		// The result whose Again was pressed gets its buttons back.
-		d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.Status, ButtonsOnly: true, Buttons: buttons})
+		d.edit(ctx, &Reply{ChatID: t.ChatID, Edit: t.StatusMessage, ButtonsOnly: true, Buttons: buttons})
 		return d.text(ctx, text, nil)
 	}
 	return d.text(ctx, text, buttons)

@@ -92,7 +92,7 @@ func TestChoosingStartsTheEffectOnceWithACancel(t *testing.T) {
 	if len(created) != 1 || created[0].Model != "nightmareai/real-esrgan" || created[0].Input["scale"] != 4 || created[0].Input["prompt"] != nil {
 		t.Errorf("predictions %+v", created)
 	}
-	if task := c.task(id); task.Status != menu || task.StatusButtons || task.Effect != "upscale" || task.MessageID != photo.ID {
+	if task := c.task(id); task.StatusMessage != menu || task.StatusButtons || task.Effect != "upscale" || task.MessageID != photo.ID {
 		t.Errorf("task %+v", task)
 	}
 	// A double tap, and ten concurrent presses from two devices: nothing more.

@@ -407,7 +407,7 @@ func (j *job) task() *Task {
 		t.UserID, t.Language = j.user.ID, j.user.Language
 	}
 	if j.press != nil {
-		t.Status, t.StatusButtons = j.press.MessageID, !j.press.OnText
+		t.StatusMessage, t.StatusButtons = j.press.MessageID, !j.press.OnText
 	}
 	j.progressTask(t)
 	j.promptTask(t)

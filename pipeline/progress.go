@@ -82,7 +82,7 @@ func (j *job) statusRetried(ctx context.Context) {
 // status, and the Cancel that a start's edit keeps.
 func (j *job) progressTask(t *Task) {
 	if j.posted != 0 {
-		t.Status, t.StatusButtons = j.posted, false
+		t.StatusMessage, t.StatusButtons = j.posted, false
 	}
 	if j.effect.Progress {
 		t.Cancel = j.cancelData()
@@ -105,7 +105,7 @@ func (b *Bot) started(ctx context.Context, o *Outcome) error {
 		return nil // delivered already, not saved yet, or unreadable
 	}
 	e := b.effect[task.Effect]
-	if e == nil || !e.Progress || task.Status == 0 || task.StatusButtons {
+	if e == nil || !e.Progress || task.StatusMessage == 0 || task.StatusButtons {
 		return nil // no text to change
 	}
 	log := b.log.With("prediction_id", o.ID, "chat_id", task.ChatID)
@@ -118,7 +118,7 @@ func (b *Bot) started(ctx context.Context, o *Outcome) error {
 		log.Info("start event after the result ignored")
 	} else {
 		w := b.wordsFor(task.Language)
-		r := &Reply{ChatID: task.ChatID, Edit: task.Status,
+		r := &Reply{ChatID: task.ChatID, Edit: task.StatusMessage,
 			Text: fmt.Sprintf(w.Running, e.Title.In(w.lang), elapsed(time.Duration(b.now().Unix()-task.Timestamp)*time.Second))}
 		if task.Cancel != "" {
 			r.Buttons = [][]Button{{{Text: w.ButtonCancel, Data: task.Cancel}}}
@@ -141,7 +141,7 @@ func (b *Bot) started(ctx context.Context, o *Outcome) error {
 // changes the status after the result: a start that holds it (editing the
 // status right now) is waited for, up to startWait.
 func (d *delivery) startSettled(ctx context.Context) {
-	if !d.effect().Progress || d.task.Status == 0 || d.task.StatusButtons {
+	if !d.effect().Progress || d.task.StatusMessage == 0 || d.task.StatusButtons {
 		return
 	}
 	deadline := time.Now().Add(startWait)

@@ -76,7 +76,7 @@ func TestRequiredPromptIsAskedAndTheReplyStartsItOnce(t *testing.T) {
 		t.Errorf("status %+v", status)
 	}
 	task := c.task(r.PredictionID)
-	if task == nil || task.Prompt != "make it a watercolor" || !task.PromptKept || task.Status != c.chat.Posted[len(sent)-1] ||
+	if task == nil || task.Prompt != "make it a watercolor" || !task.PromptKept || task.StatusMessage != c.chat.Posted[len(sent)-1] ||
 		task.MessageID != photo.Message.ID || task.FileID != photo.Message.File.ID {
 		t.Errorf("task %+v", task)
 	}
@@ -354,7 +354,7 @@ func TestTheStatusOfARepliedPromptCancelsIt(t *testing.T) {
 	if err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("reply: %+v, %v", r, err)
 	}
-	status := c.task(r.PredictionID).Status
+	status := c.task(r.PredictionID).StatusMessage
 	cancel := fmt.Sprintf("x:r_kontext_%d", reply.Message.ID)
 	if _, err := c.press(photo.Message, status, true, cancel, 8); err != nil {
 		t.Fatal(err)
@@ -385,14 +385,14 @@ func TestACaptionedPhotoOfAnEffectWithProgressGetsAStatus(t *testing.T) {
 	status := sent[len(sent)-1]
 	task := c.task(r.PredictionID)
 	if !strings.Contains(status.Text, "waiting for the model") || status.ReplyTo != photo.Message.ID || len(status.Buttons) != 0 ||
-		task == nil || task.Status != c.chat.Posted[len(sent)-1] || task.Prompt != "oil painting" || task.PromptKept {
+		task == nil || task.StatusMessage != c.chat.Posted[len(sent)-1] || task.Prompt != "oil painting" || task.PromptKept {
 		t.Fatalf("status %+v, task %+v", status, task)
 	}
 	if err := c.deliver(&pipeline.Outcome{ID: r.PredictionID, Status: pipeline.Processing}); err != nil {
 		t.Fatal(err)
 	}
 	sent, _, _ = c.chat.Record()
-	if e := sent[len(sent)-1]; e.Edit != task.Status || !strings.Contains(e.Text, "processing") || len(e.Buttons) != 0 {
+	if e := sent[len(sent)-1]; e.Edit != task.StatusMessage || !strings.Contains(e.Text, "processing") || len(e.Buttons) != 0 {
 		t.Errorf("after the start: %+v", e)
 	}
 }
@@ -419,7 +419,7 @@ func TestATransientFailureOfARepliedPromptIsRetried(t *testing.T) {
 	if err != nil || r == nil || r.PredictionID == "" {
 		t.Fatalf("redelivery: %+v, %v", r, err)
 	}
-	if task := c.task(r.PredictionID); task == nil || task.Status == first || task.Status == 0 {
+	if task := c.task(r.PredictionID); task == nil || task.StatusMessage == first || task.StatusMessage == 0 {
 		t.Errorf("task %+v: want the retry's own status", task)
 	}
 }

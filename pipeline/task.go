@@ -22,12 +22,12 @@ type Task struct {
 	Language  string `json:"language,omitempty"`   // the user's language_code
 	Image     string `json:"image,omitempty"`      // key of the stored photo
 	Effect    string `json:"effect,omitempty"`     // the effect's id
-	// Status is the bot's message that shows the prediction's progress
+	// StatusMessage is the bot's message that shows the prediction's progress
 	// (the menu the effect was chosen from, or the result whose Again was
 	// pressed), changed when it ends; 0 when there is none (the photo
 	// started the effect by itself).
-	Status int `json:"status,omitempty"`
-	// StatusButtons: Status is a result (a photo or document) whose
+	StatusMessage int `json:"status,omitempty"`
+	// StatusButtons: StatusMessage is a result (a photo or document) whose
 	// buttons show the progress; else it is a text message.
 	StatusButtons bool `json:"status_buttons,omitempty"`
 	// Prompt is what the model was told besides the photo, shown under
