@@ -46,9 +46,10 @@ type purchase struct {
 const (
 	keptCharges   = 200
 	keptPurchases = 5
-	// holdLife: a hold neither given back nor settled (its settle failed)
-	// is dropped after it, kept: its prediction ended long before.
-	holdLife = 7 * 24 * time.Hour
+	// holdGrace: a hold neither kept nor given back a day after its
+	// prediction's deadline never will be (its task has expired): it is
+	// given back then (see expireHolds).
+	holdGrace = 24 * time.Hour
 )
 
 // shortError: the balance cannot hold a price; nothing changed.
@@ -167,7 +168,25 @@ func (b *Bot) readAccount(ctx context.Context, userID int64) (*account, error) {
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("%s is corrupt: %w", accountKey(userID), err)
 	}
+	b.expireHolds(&a, b.now()) // as the next write will have it
 	return &a, nil
+}
+
+// expireHolds gives back the prices held longer than any prediction and
+// its delivery can last (the prediction's deadline and a day): no result
+// came (a webhook lost for good), or one came and its settle was lost.
+// Either way the user gets the Stars: a Star paid ends on a delivered
+// result or back on the balance, never lost. It returns the Stars given.
+func (b *Bot) expireHolds(a *account, now time.Time) int {
+	given := 0
+	for id, h := range a.Held {
+		if now.Sub(time.Unix(h.At, 0)) > b.opt.PredictionDeadline+holdGrace {
+			delete(a.Held, id)
+			a.Stars += h.Stars
+			given += h.Stars
+		}
+	}
+	return given
 }
 
 // updateAccount changes a user's balance by compare-and-swap, retried on
@@ -194,14 +213,13 @@ func (b *Bot) updateAccount(ctx context.Context, userID int64, change func(*acco
 			a.Held = map[string]held{}
 		}
 		now := b.now()
+		expired := b.expireHolds(a, now)
 		changed, err := change(a, now)
-		if err != nil || !changed {
+		if err != nil || !changed && expired == 0 {
 			return a, err
 		}
-		for id, h := range a.Held {
-			if now.Sub(time.Unix(h.At, 0)) > holdLife {
-				delete(a.Held, id)
-			}
+		if expired > 0 {
+			b.log.Warn("prices held past their prediction's life given back", "user_id", userID, "stars", expired)
 		}
 		out, _ := json.Marshal(a)
 		if etag == "" {

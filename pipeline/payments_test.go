@@ -619,3 +619,29 @@ func TestStatsCountTheStars(t *testing.T) {
 		}
 	}
 }
+
+// A price held for a prediction that never reports back (its webhook lost
+// for good) is given back once the prediction's deadline and a day have
+// passed: /balance shows it, and the next change of the balance keeps it.
+func TestAPriceHeldForAPredictionThatNeverEndsComesBack(t *testing.T) {
+	c := payCore(t, 10)
+	c.topUp(7, 50, "chargeA")
+	if r, err := c.handle(c.photo(7, "en")); err != nil || r == nil || r.PredictionID == "" {
+		t.Fatalf("paid photo: %+v, %v", r, err)
+	}
+	if stars, held := c.balance(7); stars != 40 || held != 1 {
+		t.Fatalf("balance %d, %d held; want 40 and 1", stars, held)
+	}
+	c.clock.Advance(c.opt.PredictionDeadline + 23*time.Hour)
+	if got := c.command(7, "en", "/balance"); !strings.Contains(got, "Balance: 40 ⭐") {
+		t.Errorf("/balance while the prediction may still end: %q", got)
+	}
+	c.clock.Advance(2 * time.Hour)
+	if got := c.command(7, "en", "/balance"); !strings.Contains(got, "Balance: 50 ⭐") {
+		t.Errorf("/balance a day after the deadline: %q", got)
+	}
+	c.topUp(7, 50, "chargeB")
+	if stars, held := c.balance(7); stars != 100 || held != 0 {
+		t.Errorf("balance %d, %d held after a top-up; want 100 and 0", stars, held)
+	}
+}
