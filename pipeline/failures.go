@@ -129,7 +129,7 @@ func (j *job) done(ctx context.Context) {
 	if j.lease == nil {
 		return
 	}
-	if err := j.b.finish(ctx, j.claim, stateDone, ""); err != nil {
+	if err := j.b.finish(ctx, j.claimKey, stateDone, ""); err != nil {
 		j.log.Warn("could not mark the claim done", "err", err)
 	}
 }

@@ -94,7 +94,7 @@ func (b *Bot) message(ctx context.Context, update int64, msg *Message) (*Respons
 	if j.needsPrompt() {
 		return j.askForPhoto(ctx, "")
 	}
-	j.claim = updateKey(update)
+	j.claimKey = updateKey(update)
 	return j.start(ctx)
 }
 
@@ -182,7 +182,7 @@ func (b *Bot) press(ctx context.Context, update int64, p *Press) (*Response, err
 	}
 	// One prediction per button of a message, whoever presses it and how
 	// often: a double tap, two devices, a redelivery.
-	j.claim = choiceKey(p.ChatID, p.MessageID, d.choice())
+	j.claimKey = choiceKey(p.ChatID, p.MessageID, d.choice())
 	return j.start(ctx)
 }
 
@@ -205,8 +205,8 @@ type job struct {
 	w      *words
 	log    *slog.Logger
 
-	claim   string // the key of the lease that makes it happen once
-	limited bool   // the user's limits apply
+	claimKey string // where its lease is: the claim that makes it happen once
+	limited  bool   // the user's limits apply
 
 	// press is the button that started it, nil for a photo; the pressed
 	// message becomes the prediction's status, with a Cancel of started.
@@ -288,7 +288,7 @@ func (j *job) acquireAndPrepare(ctx context.Context) error {
 // prediction against the user's quota; then charges its price. A refusal
 // keeps the lease: it becomes a message, and the update is done.
 func (j *job) acquire(ctx context.Context) error {
-	l, err := j.b.acquire(ctx, j.claim, j.b.accepted)
+	l, err := j.b.acquire(ctx, j.claimKey, j.b.accepted)
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (b *Bot) createCall(ctx context.Context) (context.Context, context.CancelFu
 // landed after all.
 func (j *job) record(ctx context.Context, id string) (tell bool, err error) {
 	finished := make(chan error, 1)
-	go func() { finished <- j.b.finish(ctx, j.claim, stateDone, id) }()
+	go func() { finished <- j.b.finish(ctx, j.claimKey, stateDone, id) }()
 	firstOfAlbum := make(chan bool, 1)
 	go func() { firstOfAlbum <- j.firstOfAlbum(ctx) }()
 	keptPrompt := make(chan struct{})
@@ -412,7 +412,7 @@ func (j *job) task() *Task {
 	j.progressTask(t)
 	j.promptTask(t)
 	if j.held {
-		t.Hold, t.Stars = j.claim, j.price
+		t.Hold, t.Stars = j.claimKey, j.price
 	}
 	t.Counted = j.reserved
 	return t

@@ -63,7 +63,7 @@ func (j *job) invoice(ctx context.Context) (*Response, error) {
 	b, w := j.b, j.w
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	id := invoiceID(j.claim)
+	id := invoiceID(j.claimKey)
 	rec, _ := json.Marshal(invoiceRecord{ChatID: j.photo.ChatID, MessageID: j.photo.ID, Private: j.photo.Private,
 		FileID: j.photo.File.ID, Effect: j.effect.ID, Caption: j.photo.Caption, UserID: j.user.ID, Stars: j.price, At: b.now().Unix()})
 	err := b.store.Put(cctx, invoiceKey(id), bytes.NewReader(rec), int64(len(rec)), "application/json")

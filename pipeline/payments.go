@@ -218,7 +218,7 @@ func (b *Bot) startPaid(ctx context.Context, update int64, msg *Message, r ref, 
 	}
 	photo := inv.message(msg.From, msg.Date)
 	j := b.newJob(update, photo, msg.From, e, w)
-	j.claim = invoiceStartKey(r.invoice)
+	j.claimKey = invoiceStartKey(r.invoice)
 	res, err := j.start(ctx)
 	switch {
 	case res == nil && err == nil:
@@ -255,7 +255,7 @@ func (j *job) charge(ctx context.Context) error {
 	}
 	cctx, cancel := b.call(ctx)
 	defer cancel()
-	left, err := b.hold(cctx, j.user.ID, j.claim, price)
+	left, err := b.hold(cctx, j.user.ID, j.claimKey, price)
 	var short *shortError
 	if errors.As(err, &short) {
 		j.balance = short.have
@@ -276,7 +276,7 @@ func (j *job) giveBack(ctx context.Context) {
 	}
 	cctx, cancel := cleanup(ctx)
 	defer cancel()
-	n, left, err := j.b.giveBack(cctx, j.user.ID, j.claim)
+	n, left, err := j.b.giveBack(cctx, j.user.ID, j.claimKey)
 	if err != nil {
 		// The hold stays: nothing lost, but the user waits for the
 		// operator; loud, then.

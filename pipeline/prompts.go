@@ -133,7 +133,7 @@ func (b *Bot) replied(ctx context.Context, update int64, msg *Message, w *words)
 	// One prediction per reply, however often Telegram delivers it (an
 	// edit of the reply comes as an edited_message, which the bot does
 	// not take).
-	j.claim = choiceKey(msg.ChatID, msg.ID, button{act: actReply, effect: e.ID}.choice())
+	j.claimKey = choiceKey(msg.ChatID, msg.ID, button{act: actReply, effect: e.ID}.choice())
 	r, err = j.start(ctx)
 	return r, true, err
 }
