@@ -360,6 +360,7 @@ func TestPackagedFunctions(t *testing.T) {
 	restyleThroughFunctions(t, e)
 	launch(e.Vars) // one effect again: a photo starts it
 	ownersView(t, e)
+	paymentsThroughFunctions(t, e, func(vars map[string]string) { launch(vars) })
 }
 
 // restyleThroughFunctions: a photo captioned with an effect that needs a
