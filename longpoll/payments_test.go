@@ -1,13 +1,9 @@
 package longpoll_test
 
 import (
-	"context"
-	"io"
 	"testing"
 	"time"
 
-	"github.com/photobot/photobot/app"
-	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 )
@@ -19,29 +15,8 @@ import (
 func TestPaymentsInRun(t *testing.T) {
 	tg := fake.NewTelegram(t, testenv.BotToken)
 	rp := fake.NewReplicate(t, testenv.ReplicateToken)
-	vars := map[string]string{
-		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
-		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": t.TempDir(), "PRICE_STARS": "3", "FREE_PER_DAY": "0",
-		"TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL,
-	}
-	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.TrustResultOriginsForTests(rp.URL)
-	r := b.LongPoll()
-	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	start(t, runnerWith(t, tg, rp, t.TempDir(), map[string]string{
+		"REPLICATE_MODEL": "acme/photo-restore", "PRICE_STARS": "3", "FREE_PER_DAY": "0"}))
 
 	tg.PushUpdate(photoUpdate(tg, 3001, fake.JPEG(64, 48)))
 	inv := tg.WaitInvoices(t, 1, 10*time.Second)[0]

@@ -2,16 +2,12 @@ package longpoll_test
 
 import (
 	"bytes"
-	"context"
 	"image/png"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/photobot/photobot/app"
-	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/stats"
@@ -23,29 +19,8 @@ func TestStatsAndAlertsInRun(t *testing.T) {
 	tg := fake.NewTelegram(t, testenv.BotToken)
 	rp := fake.NewReplicate(t, testenv.ReplicateToken)
 	rp.RunTime = 300 * time.Millisecond
-	vars := map[string]string{
-		"TG_BOT_TOKEN": testenv.BotToken, "REPLICATE_API_TOKEN": testenv.ReplicateToken,
-		"REPLICATE_MODEL": "acme/photo-restore", "DATA_DIR": t.TempDir(), "ADMIN_USERS": "777",
-		"TELEGRAM_API_URL": tg.URL, "REPLICATE_API_URL": rp.URL, "REPLICATE_COST_PER_SECOND": "0.01",
-	}
-	cfg, err := config.Load(func(k string) string { return vars[k] }, config.Run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.TrustResultOriginsForTests(rp.URL)
-	r := b.LongPoll()
-	r.PollTimeout, r.Interval = time.Second, 20*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	start(t, runnerWith(t, tg, rp, t.TempDir(), map[string]string{
+		"REPLICATE_MODEL": "acme/photo-restore", "ADMIN_USERS": "777", "REPLICATE_COST_PER_SECOND": "0.01"}))
 
 	tg.PushUpdate(photoUpdate(tg, 2001, fake.JPEG(64, 48)))
 	tg.WaitCalls(t, "sendPhoto", 1, 10*time.Second)
