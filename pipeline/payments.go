@@ -278,8 +278,8 @@ func (j *job) giveBack(ctx context.Context) {
 	defer cancel()
 	n, left, err := j.b.giveBack(cctx, j.user.ID, j.claimKey)
 	if err != nil {
-		// The hold stays: nothing lost, but the user waits for the
-		// operator; loud, then.
+		// The hold stays: nothing lost, and it comes back by itself a
+		// day after the prediction's deadline (expireHolds); loud, then.
 		j.log.Error("could not give the price back to the user's balance", "stars", j.price, "err", err)
 		return
 	}
