@@ -24,7 +24,7 @@ const owner = 9001
 func commandUpdate(h *harness, chat int64, text string) map[string]any {
 	id := time.Now().UnixNano() % 1_000_000_000
 	return map[string]any{"update_id": id, "message": map[string]any{
-		"message_id": id % 100000, "date": h.Clock.Now().Unix(), "text": text,
+		"message_id": h.TG.NewMessageID(), "date": h.Clock.Now().Unix(), "text": text,
 		"from":     map[string]any{"id": chat, "is_bot": false, "first_name": "Owner", "language_code": "en"},
 		"chat":     map[string]any{"id": chat, "type": "private"},
 		"entities": []map[string]any{{"type": "bot_command", "offset": 0, "length": len(strings.Fields(text)[0])}},

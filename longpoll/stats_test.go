@@ -36,7 +36,7 @@ func TestStatsAndAlertsInRun(t *testing.T) {
 	rp.ClearFaults()
 
 	tg.PushUpdate(map[string]any{"message": map[string]any{
-		"message_id": 9, "date": time.Now().Unix(), "text": "/stats",
+		"message_id": tg.NewMessageID(), "date": time.Now().Unix(), "text": "/stats",
 		"from": map[string]any{"id": 777, "language_code": "en"}, "chat": map[string]any{"id": 777, "type": "private"},
 	}})
 	waitFor(t, "the /stats answer", func() bool { return len(texts(tg, 777)) == 2 })

@@ -37,7 +37,7 @@ func ownersView(t *testing.T, e *testenv.Env) {
 	}
 	photos := len(e.TG.Calls("sendPhoto"))
 	update := map[string]any{"update_id": 990001, "message": map[string]any{
-		"message_id": 991, "date": time.Now().Unix(), "text": "/stats",
+		"message_id": e.TG.NewMessageID(), "date": time.Now().Unix(), "text": "/stats",
 		"from": map[string]any{"id": owner, "language_code": "en"}, "chat": map[string]any{"id": owner, "type": "private"},
 	}}
 	if status, err := e.TG.DeliverUpdate(update); err != nil || status != 200 {

@@ -197,6 +197,17 @@ type tgStored struct {
 
 // ---- test-side API ----
 
+// NewMessageID takes the next message id, as Telegram numbers the messages
+// of a private chat in one sequence with the bot's: a test that makes up a
+// user's message takes its id here, so that it never names a message the
+// bot sent.
+func (t *Telegram) NewMessageID() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.messageSeq++
+	return t.messageSeq
+}
+
 // AddUserMessage puts a user's message (a Message object as in an update:
 // anything that marshals to one, or its JSON) in the store, so that bot
 // messages replying to it carry it as reply_to_message and a Press on them

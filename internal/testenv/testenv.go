@@ -197,7 +197,7 @@ func (e *Env) NewPhoto(chatID int64) *Photo {
 // largest (by area) is what the bot should take.
 func (e *Env) PhotoWithSizes(chatID int64, sizes ...[2]int) *Photo {
 	id := updateSeq.Add(1) + 700000000
-	return &Photo{UpdateID: id, ChatID: chatID, MessageID: int(id % 100000), Sizes: sizes, Language: "ru", Date: time.Now()}
+	return &Photo{UpdateID: id, ChatID: chatID, MessageID: e.TG.NewMessageID(), Sizes: sizes, Language: "ru", Date: time.Now()}
 }
 
 // Update registers the photo's sizes with the fake Telegram and returns the
