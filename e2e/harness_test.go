@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/faultproxy"
 	"github.com/photobot/photobot/internal/miniotest"
+	"github.com/photobot/photobot/internal/testclock"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/pipeline"
 )
@@ -46,13 +46,6 @@ const (
 	textAcceptedAlbum = "Got your album, processing every photo…"
 )
 
-// botClock is the bot's clock: real time plus an offset the test moves
-// forward, so that minutes of redeliveries pass in milliseconds.
-type botClock struct{ offset atomic.Int64 }
-
-func (c *botClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *botClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // harness is a deployment whose three dependencies are each reached
 // through a fault proxy: S3 (MinIO), the fake Telegram and the fake
 // Replicate.
@@ -62,7 +55,7 @@ type harness struct {
 	S3    *faultproxy.Proxy // in front of MinIO
 	TGP   *faultproxy.Proxy // in front of the fake Telegram
 	RPP   *faultproxy.Proxy // in front of the fake Replicate
-	Clock *botClock
+	Clock *testclock.Clock
 }
 
 // tgPath is the path of a Bot API method as the bot calls it.
@@ -73,7 +66,7 @@ var tgFilePath = "/file/bot" + testenv.BotToken + "/"
 
 func newHarness(t *testing.T, fast bool, vars ...func(map[string]string)) *harness {
 	t.Helper()
-	h := &harness{t: t, Clock: &botClock{}}
+	h := &harness{t: t, Clock: testclock.New()}
 	h.S3 = faultproxy.New(t, miniotest.Start(t).Endpoint)
 	h.S3.SetClock(h.Clock.Now) // claims age by the bucket's clock
 	core := func(o *pipeline.Options) {
@@ -100,6 +93,7 @@ func newHarness(t *testing.T, fast bool, vars ...func(map[string]string)) *harne
 			f(v)
 		}
 	})
+	h.Env.Clock = h.Clock // the messages' dates, by the clock the core was given
 	h.RP.RunTime = 150 * time.Millisecond
 	h.RP.WebhookRetries = webhookRetries
 	h.RP.WebhookBackoff = webhookBackoff

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/photobot/photobot/admin"
 	"github.com/photobot/photobot/internal/fake"
@@ -45,7 +44,7 @@ func command(t *testing.T, e *testenv.Env, user int64, lang, text string) string
 	t.Helper()
 	n := textSeq.Add(1)
 	id := e.TG.NewMessageID()
-	deliver(t, e, map[string]any{"update_id": 900000000 + n, "message": map[string]any{"message_id": id, "date": time.Now().Unix(),
+	deliver(t, e, map[string]any{"update_id": 900000000 + n, "message": map[string]any{"message_id": id, "date": e.Clock.Now().Unix(),
 		"from": map[string]any{"id": user, "is_bot": false, "first_name": "Anna", "language_code": lang},
 		"chat": map[string]any{"id": user, "type": "private"}, "text": text}})
 	var answer string

@@ -110,7 +110,7 @@ func TestPhotoRoundTrip(t *testing.T) {
 	if task == nil {
 		t.Fatalf("no tasks/%s.json while the model runs", pr.ID)
 	}
-	if task.ChatID != 1001 || task.FileID != p.FileID || task.MessageID != p.MessageID || time.Since(time.Unix(task.Timestamp, 0)) > time.Minute {
+	if task.ChatID != 1001 || task.FileID != p.FileID || task.MessageID != p.MessageID || e.Clock.Now().Sub(time.Unix(task.Timestamp, 0)).Abs() > time.Minute {
 		t.Errorf("task = %+v", task)
 	}
 
@@ -416,7 +416,7 @@ func TestBigFile(t *testing.T) {
 	e := testenv.New(t)
 	e.TG.AddBigFile("AgACbig", 25<<20)
 	u := map[string]any{"update_id": 55, "message": map[string]any{
-		"message_id": 9, "date": time.Now().Unix(),
+		"message_id": 9, "date": e.Clock.Now().Unix(),
 		"from": map[string]any{"id": 1011, "language_code": "en"}, "chat": map[string]any{"id": 1011, "type": "private"},
 		"photo": []map[string]any{{"file_id": "AgACbig", "file_unique_id": "x", "width": 8000, "height": 6000, "file_size": 25 << 20}},
 	}}
@@ -495,7 +495,7 @@ func TestOldMessageGivesUpWithAClearMessage(t *testing.T) {
 	e := testenv.New(t)
 	e.RP.FailAlways("create", 503, `{"title":"Service Unavailable","status":503}`)
 	p := e.NewPhoto(1016)
-	p.Date = time.Now().Add(-11 * time.Minute) // redelivered for 11 minutes already
+	p.Date = e.Clock.Now().Add(-11 * time.Minute) // redelivered for 11 minutes already
 	r := e.Send(p)
 	text, _ := r.JSON()["text"].(string)
 	if r.Status != 200 || !strings.Contains(text, "перегружен") {
@@ -506,7 +506,7 @@ func TestOldMessageGivesUpWithAClearMessage(t *testing.T) {
 func TestTextAndStickers(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t)
-	text := map[string]any{"update_id": 70, "message": map[string]any{"message_id": 1, "date": time.Now().Unix(),
+	text := map[string]any{"update_id": 70, "message": map[string]any{"message_id": 1, "date": e.Clock.Now().Unix(),
 		"from": map[string]any{"id": 1017, "language_code": "ru"}, "chat": map[string]any{"id": 1017, "type": "private"}, "text": "привет"}}
 	r := e.PostUpdate(text, testenv.WebhookSecret)
 	if r.Status != 200 || !strings.Contains(r.JSON()["text"].(string), "Пришлите фото") {

@@ -113,7 +113,7 @@ func BenchmarkReplicateWebhook(b *testing.B) {
 	ctx := context.Background()
 	for i := range ds {
 		id := benchPredictionID()
-		task, _ := json.Marshal(pipeline.Task{ChatID: int64(400_000_000 + i), FileID: "AgACAgIAAxkBAAIbench", Timestamp: time.Now().Unix(),
+		task, _ := json.Marshal(pipeline.Task{ChatID: int64(400_000_000 + i), FileID: "AgACAgIAAxkBAAIbench", Timestamp: e.Clock.Now().Unix(),
 			MessageID: 1000 + i, UpdateID: int64(900_000_000 + i), UserID: int64(400_000_000 + i), Language: "ru",
 			Image: "images/input/" + id + ".jpg"})
 		if err := e.Store.Put(ctx, "tasks/"+id+".json", bytes.NewReader(task), int64(len(task)), "application/json"); err != nil {

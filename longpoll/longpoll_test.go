@@ -19,8 +19,10 @@ import (
 	"github.com/photobot/photobot/app"
 	"github.com/photobot/photobot/config"
 	"github.com/photobot/photobot/internal/fake"
+	"github.com/photobot/photobot/internal/testclock"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/longpoll"
+	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/telegram"
 )
 
@@ -52,7 +54,8 @@ func runnerWith(t *testing.T, tg *fake.Telegram, rp *fake.Replicate, dir string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
+	clock := testclock.New() // /stats counts per day
+	b, err := app.NewWith(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run, func(o *pipeline.Options) { o.Now = clock.Now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +164,8 @@ func TestRunWithAMenu(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := app.New(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run)
+	clock := testclock.New() // /stats counts per day
+	b, err := app.NewWith(cfg, app.Logger(io.Discard, cfg.LogLevel), config.Run, func(o *pipeline.Options) { o.Now = clock.Now })
 	if err != nil {
 		t.Fatal(err)
 	}

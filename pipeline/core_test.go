@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/photobot/photobot/internal/inmem"
+	"github.com/photobot/photobot/internal/testclock"
 	"github.com/photobot/photobot/pipeline"
 )
 
@@ -22,11 +23,6 @@ import (
 // jpeg is enough of a JPEG for the core's sniffing.
 var jpeg = append([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, make([]byte, 600)...)
 
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 type core struct {
 	t      *testing.T
 	bot    *pipeline.Bot
@@ -34,7 +30,7 @@ type core struct {
 	chat   *inmem.Chat
 	models *inmem.Models
 	pay    *inmem.Payments // nil: payments off
-	clock  *clock
+	clock  *testclock.Clock
 	seq    atomic.Int64
 	opt    pipeline.Options
 }
@@ -44,7 +40,7 @@ var restore = pipeline.Effect{ID: "restore", Title: pipeline.Text{"en": "Restore
 
 func newCore(t *testing.T, change ...func(*pipeline.Options)) *core {
 	t.Helper()
-	c := &core{t: t, store: inmem.NewStore(), chat: inmem.NewChat(), models: &inmem.Models{}, clock: &clock{}}
+	c := &core{t: t, store: inmem.NewStore(), chat: inmem.NewChat(), models: &inmem.Models{}, clock: testclock.New()}
 	o := pipeline.Options{Effects: []pipeline.Effect{restore}, WebhookURL: "https://bot.example/webhook/replicate",
 		Now: c.clock.Now, CallTimeout: time.Second, Deadline: 5 * time.Second}
 	for _, f := range change {

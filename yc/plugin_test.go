@@ -23,6 +23,7 @@ import (
 
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/miniotest"
+	"github.com/photobot/photobot/internal/testclock"
 	"github.com/photobot/photobot/internal/testenv"
 	"github.com/photobot/photobot/telegram"
 	"github.com/photobot/photobot/yc"
@@ -165,6 +166,7 @@ func stableDir(t *testing.T) string {
 // events through them against MinIO and the fakes.
 func TestPackagedFunctions(t *testing.T) {
 	e := testenv.New(t, func(v map[string]string) { v["ADMIN_USERS"] = "2002009" })
+	e.Clock = &testclock.Clock{} // the plugins run on real time: date the messages by it
 	work := stableDir(t)
 	hostDir := filepath.Join(work, "host")
 	os.MkdirAll(hostDir, 0o755)
@@ -211,6 +213,7 @@ func TestPackagedFunctions(t *testing.T) {
 		plugins[fn.Name] = filepath.Join(dir, "fn.so")
 		t.Logf("%s: zip %d bytes", fn.Name, len(data))
 	}
+	testclock.SameDay(t, time.Minute) // ownersView counts today's photos
 	// launch loads both functions in hosts with the environment vars, as a
 	// function instance starts, and routes the gateway to them. As
 	// Terraform deploys them, fn-callback gets no TG_WEBHOOK_SECRET: it

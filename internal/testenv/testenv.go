@@ -22,6 +22,7 @@ import (
 	"github.com/photobot/photobot/httpapi"
 	"github.com/photobot/photobot/internal/fake"
 	"github.com/photobot/photobot/internal/miniotest"
+	"github.com/photobot/photobot/internal/testclock"
 	"github.com/photobot/photobot/pipeline"
 	"github.com/photobot/photobot/s3store"
 )
@@ -45,6 +46,10 @@ type Env struct {
 	URL    string // PUBLIC_URL: where the webhooks are served
 	Vars   map[string]string
 	Logs   *Logs
+	// Clock is the bot's clock (see testclock: early in a UTC day, so
+	// that counts per day hold whatever the hour); the helpers date the
+	// messages they make by it.
+	Clock *testclock.Clock
 
 	handler atomic.Value // http.Handler
 }
@@ -60,7 +65,7 @@ func New(t testing.TB, options ...func(vars map[string]string)) *Env {
 // deadlines) before the core is built.
 func NewWithCore(t testing.TB, core func(*pipeline.Options), options ...func(vars map[string]string)) *Env {
 	t.Helper()
-	e := &Env{T: t, Logs: &Logs{}}
+	e := &Env{T: t, Logs: &Logs{}, Clock: testclock.New()}
 	t.Cleanup(func() {
 		if t.Failed() { // what the bot said is where a failure is explained
 			lines := strings.Split(strings.TrimSpace(e.Logs.String()), "\n")
@@ -99,7 +104,12 @@ func NewWithCore(t testing.TB, core func(*pipeline.Options), options ...func(var
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Bot, err = app.NewWith(cfg, app.Logger(e.Logs, cfg.LogLevel), config.Serve, core)
+	e.Bot, err = app.NewWith(cfg, app.Logger(e.Logs, cfg.LogLevel), config.Serve, func(o *pipeline.Options) {
+		o.Now = e.Clock.Now
+		if core != nil {
+			core(o)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +207,7 @@ func (e *Env) NewPhoto(chatID int64) *Photo {
 // largest (by area) is what the bot should take.
 func (e *Env) PhotoWithSizes(chatID int64, sizes ...[2]int) *Photo {
 	id := updateSeq.Add(1) + 700000000
-	return &Photo{UpdateID: id, ChatID: chatID, MessageID: e.TG.NewMessageID(), Sizes: sizes, Language: "ru", Date: time.Now()}
+	return &Photo{UpdateID: id, ChatID: chatID, MessageID: e.TG.NewMessageID(), Sizes: sizes, Language: "ru", Date: e.Clock.Now()}
 }
 
 // Update registers the photo's sizes with the fake Telegram and returns the
