@@ -5,7 +5,7 @@
 // tests assert. On a clock that follows real time, a test that runs across
 // midnight, or advances the clock by an hour at 23:30, sees its photos
 // split over two days and fails at that hour only. Starting every test
-// clock between 01:00 and 03:00 UTC gives each test a day of its own.
+// clock before 03:00 UTC leaves each test at least 21 hours of its day.
 package testclock
 
 import (
@@ -17,10 +17,10 @@ import (
 // Clock is safe for concurrent use. The zero Clock is real time.
 type Clock struct{ offset atomic.Int64 }
 
-// New returns a clock that reads between 01:00 and 03:00 UTC of today
-// (real time when it is already there) and then moves with real time. It
-// is never ahead of real time, so a message dated now is never in the
-// clock's future.
+// New returns a clock that starts before 03:00 UTC of today (at real
+// time when that is before 03:00, else at 01:00) and then moves with real
+// time. It is never ahead of real time, so a message dated now is never in
+// the clock's future.
 func New() *Clock {
 	c := &Clock{}
 	now := time.Now().UTC()
